@@ -1,1 +1,3 @@
-export {};
+export { resolveUser, UnknownUserError, InvalidUserError, type ResolvedUser } from "./user.js";
+export { runtimeSpec, DEFAULT_CAPABILITIES, type ProcessSpec, type ExecMount } from "./spec.js";
+export { runInRootfs, runcVersion, RunFailedError, type RunResult, type RunOptions } from "./run.js";

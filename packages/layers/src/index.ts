@@ -1,1 +1,12 @@
-export {};
+// @tsbuild/layers: snapshots (overlay, or a copying fallback), the differ (a dir in overlay
+// upper format -> OCI changeset tar), the applier (tar -> dir, safely), and tree copying.
+export type { Snapshot, Snapshotter } from "./snapshot.js";
+export { overlaySnapshotter } from "./overlay.js";
+export { nativeSnapshotter } from "./native.js";
+export { detectSnapshotter } from "./detect.js";
+export { changesetTar, type ChangesetTarOptions } from "./changeset-tar.js";
+export { applyChangeset, type ApplyChangesetOptions, type ApplyChangesetResult } from "./apply-changeset.js";
+export { LayerSecurityError } from "./errors.js";
+export { TarFormatError } from "./tar-format.js";
+export { mergeLayers } from "./merge.js";
+export { copyTree, type CopyTreeOptions } from "./copy-tree.js";

@@ -1,0 +1,42 @@
+// The tsbuild command line: yargs commands, exit codes (0 ok, 1 failed, 2 usage).
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { DockerfileError } from "@tsbuild/dockerfile";
+import { buildCommand } from "./build-command.js";
+import { UsageError } from "./dockerfile-input.js";
+
+const version = "0.1.0";
+
+async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const cli = yargs(argv)
+    .scriptName("tsbuild")
+    .version(version)
+    .strict()
+    .command(buildCommand((code) => (exitCode = code)))
+    .option("root", { type: "string", describe: "Store root (default /var/lib/tsbuild as root; env TSBUILD_ROOT)", global: true })
+    .help()
+    .alias("h", "help")
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((message, error) => {
+      throw error ?? new UsageError(message);
+    });
+  await cli.parseAsync();
+  return exitCode;
+}
+
+main(hideBin(process.argv)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof DockerfileError) {
+      process.stderr.write(`error: ${error.format()}\n`);
+      process.exit(1);
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`tsbuild: ${error.message}\nRun 'tsbuild --help' for usage.\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`tsbuild: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,52 @@
+// Cache keys: sha256(parent key, canonical instruction, digests of its inputs).
+// The inputs are kept beside the key so that a miss can be explained in words.
+import { createHash } from "node:crypto";
+
+export interface StepInputs {
+  /** The key of the step before (or the base's identity for the first step). */
+  parent: string;
+  /** The expanded instruction in a canonical form, with everything it depends on but files. */
+  instruction: string;
+  /** For COPY/ADD: destination-relative path -> content+metadata digest of each file it reads. */
+  files?: Record<string, string>;
+}
+
+export function cacheKey(inputs: StepInputs): string {
+  const hash = createHash("sha256");
+  hash.update(`tsbuild-cache-v1\0${inputs.parent}\0${inputs.instruction}\0`);
+  if (inputs.files) {
+    for (const name of Object.keys(inputs.files).sort()) hash.update(`${name}\0${inputs.files[name]}\0`);
+  }
+  return hash.digest("hex");
+}
+
+/** A stable text form of a JSON-able value: object keys sorted. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v instanceof Map) return Object.fromEntries([...v].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
+    return v;
+  });
+}
+
+/** Why `current` missed, compared with the inputs of the last build of the same instruction. */
+export function explainMiss(current: StepInputs, previous: StepInputs | undefined, maxNames = 5): string {
+  if (!previous) return "not built before with this instruction";
+  const reasons: string[] = [];
+  if (previous.parent !== current.parent) reasons.push("an earlier step or the base image changed");
+  if (previous.instruction !== current.instruction) reasons.push("its settings changed (environment, build args, user, workdir or flags)");
+  const before = previous.files ?? {};
+  const after = current.files ?? {};
+  const changed: string[] = [];
+  for (const [name, digest] of Object.entries(after)) if (before[name] !== digest) changed.push(name);
+  for (const name of Object.keys(before)) if (!(name in after)) changed.push(name);
+  if (changed.length > 0) {
+    changed.sort();
+    const shown = changed.slice(0, maxNames).join(", ");
+    const more = changed.length > maxNames ? `, and ${changed.length - maxNames} more` : "";
+    reasons.push(`${changed.length} ${changed.length === 1 ? "file" : "files"} changed: ${shown}${more}`);
+  }
+  return reasons.length ? reasons.join("; ") : "the cache record was removed (pruned)";
+}

@@ -1,0 +1,99 @@
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { assembleImage, sha256Digest, type ImageConfig, type ImageLayer } from "@tsbuild/oci";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openStore, type Store } from "./store.js";
+
+let scratch: string;
+let store: Store;
+beforeEach(async () => {
+  scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-gc-"));
+  store = await openStore(path.join(scratch, "store"));
+});
+afterEach(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** Ingests `tar` as a gzip blob and commits an unpacked dir for it, as a build would. */
+async function addLayer(tar: string): Promise<ImageLayer> {
+  const ingested = await store.ingestLayerTar(Readable.from([Buffer.from(tar)]), { compress: true });
+  const dir = await store.tempDir("diff");
+  await writeFile(path.join(dir, "f"), tar);
+  await store.commitLayerDir(dir, { diffID: ingested.diffID, size: ingested.size, blobs: [ingested.blob!] });
+  return { diffID: ingested.diffID, descriptor: ingested.blob! };
+}
+
+async function addImage(name: string, layers: ImageLayer[]): Promise<string> {
+  const config: ImageConfig = { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffID) } };
+  const image = assembleImage(config, layers);
+  await store.putBlobBytes(image.configBytes);
+  await store.putBlobBytes(image.manifestBytes);
+  await store.tagImage(name, image.manifestDigest);
+  return image.manifestDigest;
+}
+
+describe("prune and diskUsage", () => {
+  it("accounts shared layers and removes only what no tag reaches", async () => {
+    const base = await addLayer("base".repeat(1000));
+    const a = await addLayer("a".repeat(300));
+    const b = await addLayer("b".repeat(200));
+    const dangling = await addLayer("dangling".repeat(100));
+    await addImage("one", [base, a]);
+    await addImage("two", [base, b]);
+    const orphan = await store.putBlobBytes(Buffer.from("an untagged manifest"));
+    const keyKept = sha256Digest("step on base");
+    const keyDropped = sha256Digest("step making dangling");
+    await store.putCacheRecord(keyKept, { version: 1, layers: [base.diffID], payload: { any: "thing" } });
+    await store.putCacheRecord(keyDropped, { version: 1, layers: [dangling.diffID], payload: null });
+
+    const df = await store.diskUsage();
+    const one = df.images.find((i) => i.name === "one:latest")!;
+    expect(one.sharedSize).toBe(4000);
+    expect(one.uniqueSize).toBe(one.size - 4000);
+    expect(one.size).toBeGreaterThan(4300);
+    expect(df.layers.find((l) => l.diffID === base.diffID)).toMatchObject({ images: 2, cacheRecords: 1 });
+    expect(df.cacheRecords.find((c) => c.key === keyKept)!.shared).toBe(true);
+    expect(df.cacheRecords.find((c) => c.key === keyDropped)!.shared).toBe(false);
+    expect(df.totals.reclaimableBytes).toBeGreaterThan(800 + orphan.size);
+
+    const pruned = await store.prune();
+    expect(pruned.layers).toEqual([dangling.diffID]);
+    expect(pruned.blobs).toEqual([orphan.digest]);
+    expect(pruned.cacheRecords).toEqual([keyDropped]);
+    expect(pruned.bytesFreed).toBe(df.totals.reclaimableBytes);
+    expect(await store.hasBlob(dangling.descriptor.digest)).toBe(false);
+    expect(await store.getCacheRecord(keyKept)).toMatchObject({ payload: { any: "thing" } });
+    expect(await store.hasLayer(base.diffID)).toBe(true);
+    expect((await store.diskUsage()).totals.reclaimableBytes).toBe(0);
+    expect(await readdir(store.paths.tmp)).toEqual([]);
+
+    // Untagging "two" frees its own layer but not the shared base.
+    await store.untag("two");
+    const second = await store.prune();
+    expect(second.layers).toEqual([b.diffID]);
+    expect(await store.hasLayer(base.diffID)).toBe(true);
+  });
+
+  it("with keepStorage removes oldest first and stops once under the limit", async () => {
+    const old = await addLayer("old".repeat(1000));
+    const recent = await addLayer("new".repeat(1000));
+    const key = sha256Digest("uses recent");
+    // A cache hit on the record that uses `recent` makes it the most recently used.
+    await new Promise((r) => setTimeout(r, 20));
+    await store.putCacheRecord(key, { version: 1, layers: [recent.diffID], payload: 1 });
+    expect(await store.getCacheRecord(key)).toBeDefined();
+    const { totals } = await store.diskUsage();
+    const result = await store.prune({ keepStorage: totals.totalBytes - 1 });
+    expect(result.layers).toEqual([old.diffID]);
+    expect(await store.hasLayer(recent.diffID)).toBe(true);
+    expect(await store.getCacheRecord(key)).toBeDefined();
+  });
+
+  it("treats a cache record whose layer is gone as a miss", async () => {
+    const key = sha256Digest("k");
+    await store.putCacheRecord(key, { version: 1, layers: [sha256Digest("never stored")], payload: 1 });
+    expect(await store.getCacheRecord(key)).toBeUndefined();
+  });
+});

@@ -1,0 +1,71 @@
+import { mkdtemp, readFile, readdir, rm, writeFile, access } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { text } from "node:stream/consumers";
+import { sha256Digest } from "@tsbuild/oci";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { LayerDiffIDMismatchError } from "./errors.js";
+import { openStore, type Store } from "./store.js";
+
+let scratch: string;
+let store: Store;
+beforeEach(async () => {
+  scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-layers-"));
+  store = await openStore(path.join(scratch, "store"));
+});
+afterEach(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+async function preparedDir(content: string): Promise<string> {
+  const dir = await store.tempDir("diff");
+  await writeFile(path.join(dir, "file"), content);
+  return dir;
+}
+
+describe("layers", () => {
+  it("commits a prepared dir under its diffID, keeping the first of two commits", async () => {
+    const tar = Buffer.from("pretend tar");
+    const diffID = sha256Digest(tar);
+    const first = await store.commitLayerDir(await preparedDir("first"), { diffID, size: tar.length });
+    expect(first.diffDir).toBe(store.layerDir(diffID));
+    expect(await readFile(path.join(first.diffDir, "file"), "utf8")).toBe("first");
+    expect(await store.hasLayer(diffID)).toBe(true);
+
+    const second = await preparedDir("second");
+    const kept = await store.commitLayerDir(second, { diffID, size: tar.length });
+    expect(kept.createdAt).toBe(first.createdAt);
+    expect(await readFile(path.join(kept.diffDir, "file"), "utf8")).toBe("first");
+    await expect(access(second)).rejects.toThrow();
+    expect(await readdir(store.paths.tmp)).toEqual([]);
+    expect(await store.getLayer(sha256Digest("other"))).toBeUndefined();
+  });
+
+  it("compresses a layer once, records the blob, and serves its uncompressed tar", async () => {
+    const tars = [Buffer.from("a".repeat(10_000)), Buffer.from("b".repeat(20_000))];
+    const diffIDs = tars.map((t) => sha256Digest(t));
+    for (const [i, t] of tars.entries()) await store.commitLayerDir(await preparedDir(`${i}`), { diffID: diffIDs[i], size: t.length });
+
+    let opened = 0;
+    const items = tars.map((t, i) => ({ diffID: diffIDs[i], openTar: () => (opened++, Readable.from([t])) }));
+    const blobs = await store.compressLayers(items, { concurrency: 2 });
+    expect(opened).toBe(2);
+    expect((await store.getLayer(diffIDs[0]))!.blobs).toEqual([blobs[0]]);
+    expect(await store.compressLayer(diffIDs[0], items[0].openTar)).toEqual(blobs[0]);
+    expect(opened).toBe(2);
+
+    const { size, stream } = await store.openLayerTar(diffIDs[1]);
+    expect(size).toBe(20_000);
+    expect(await text(stream as Readable)).toBe("b".repeat(20_000));
+
+    const wrong = sha256Digest("c");
+    await store.commitLayerDir(await preparedDir("c"), { diffID: wrong, size: 1 });
+    await expect(store.compressLayer(wrong, () => Readable.from([Buffer.from("not c")]))).rejects.toBeInstanceOf(
+      LayerDiffIDMismatchError,
+    );
+    expect((await store.getLayer(wrong))!.blobs).toEqual([]);
+    await expect(store.openLayerTar(wrong)).rejects.toThrow(/compress it first/);
+    expect(await readdir(store.paths.blobs)).toHaveLength(2);
+  });
+});

@@ -1,0 +1,145 @@
+// The store: one object over a root directory (see paths.ts for the layout).
+import { access, constants, mkdir, mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { BlobSource, LayerTarSource } from "@tsbuild/oci";
+import * as blobs from "./blobs.js";
+import * as cache from "./cache-records.js";
+import * as gc from "./gc.js";
+import * as layers from "./layers.js";
+import pLimit from "p-limit";
+import type { LockOptions } from "./lock.js";
+import { storePaths, blobFile, type StorePaths } from "./paths.js";
+import * as tags from "./tags.js";
+
+export interface StoreOptions {
+  /** How long tag and prune operations wait for another process's lock (default 60 s). */
+  lock?: LockOptions;
+}
+
+export interface CompressLayerItem {
+  diffID: string;
+  openTar: layers.LayerTarFactory;
+}
+
+export class Store implements BlobSource, LayerTarSource {
+  readonly paths: StorePaths;
+  private readonly lock: LockOptions;
+  private readonly layerTars: LayerTarSource;
+
+  constructor(root: string, options: StoreOptions = {}) {
+    this.paths = storePaths(root);
+    this.lock = options.lock ?? {};
+    this.layerTars = layers.storeLayerTarSource(this.paths);
+  }
+
+  get root(): string {
+    return this.paths.root;
+  }
+
+  /** A new empty directory under tmp/ (same filesystem as layers/, for commitLayerDir). */
+  tempDir(prefix = "work"): Promise<string> {
+    return mkdtemp(path.join(this.paths.tmp, `${prefix}-${process.pid}-`));
+  }
+
+  // Blobs
+  putBlob(stream: NodeJS.ReadableStream, options?: blobs.PutBlobOptions): Promise<blobs.BlobInfo> {
+    return blobs.putBlob(this.paths, stream, options);
+  }
+  putBlobBytes(bytes: Uint8Array): Promise<blobs.BlobInfo> {
+    return blobs.putBlobBytes(this.paths, bytes);
+  }
+  hasBlob(digest: string): Promise<boolean> {
+    return blobs.hasBlob(this.paths, digest);
+  }
+  openBlob(digest: string): Promise<NodeJS.ReadableStream> {
+    return blobs.openBlob(this.paths, digest);
+  }
+  blobSize(digest: string): Promise<number> {
+    return blobs.blobSize(this.paths, digest);
+  }
+  blobPath(digest: string): string {
+    return blobFile(this.paths, digest);
+  }
+
+  // Layers
+  ingestLayerTar(tar: NodeJS.ReadableStream, options: blobs.IngestLayerOptions): Promise<blobs.IngestedLayer> {
+    return blobs.ingestLayerTar(this.paths, tar, options);
+  }
+  layerDir(diffID: string): string {
+    return layers.layerDir(this.paths, diffID);
+  }
+  commitLayerDir(srcDir: string, record: layers.NewLayerRecord): Promise<layers.StoredLayer> {
+    return layers.commitLayerDir(this.paths, srcDir, record);
+  }
+  getLayer(diffID: string): Promise<layers.StoredLayer | undefined> {
+    return layers.getLayer(this.paths, diffID);
+  }
+  hasLayer(diffID: string): Promise<boolean> {
+    return layers.hasLayer(this.paths, diffID);
+  }
+  addLayerBlob(diffID: string, blob: blobs.LayerBlob): Promise<void> {
+    return layers.addLayerBlob(this.paths, diffID, blob);
+  }
+  compressLayer(diffID: string, openTar: layers.LayerTarFactory, options?: layers.CompressLayerOptions): Promise<blobs.LayerBlob> {
+    return layers.compressLayer(this.paths, diffID, openTar, options);
+  }
+  /** compressLayer for several independent layers, `concurrency` at a time (default: one per CPU). */
+  compressLayers(
+    items: readonly CompressLayerItem[],
+    options: layers.CompressLayerOptions & { concurrency?: number } = {},
+  ): Promise<blobs.LayerBlob[]> {
+    const concurrency = options.concurrency ?? os.availableParallelism();
+    const limit = pLimit(Math.max(1, concurrency));
+    return Promise.all(items.map((item) => limit(() => this.compressLayer(item.diffID, item.openTar, options))));
+  }
+  /** The uncompressed tar of a stored layer, from a blob recorded for it (for docker archives). */
+  openLayerTar(diffID: string): Promise<{ size: number; stream: NodeJS.ReadableStream }> {
+    return this.layerTars.openLayerTar(diffID);
+  }
+
+  // Cache records
+  putCacheRecord<T>(key: string, record: cache.CacheRecordInput<T>): Promise<cache.CacheRecord<T>> {
+    return cache.putCacheRecord(this.paths, key, record);
+  }
+  getCacheRecord<T = unknown>(key: string): Promise<cache.CacheRecord<T> | undefined> {
+    return cache.getCacheRecord<T>(this.paths, key);
+  }
+
+  // Tags
+  /** Tags `manifestDigest` (a manifest or index blob in this store) as `name`; returns the normalised name. */
+  tagImage(name: string, manifestDigest: string): Promise<string> {
+    return tags.tagImage(this.paths, name, manifestDigest, this.lock);
+  }
+  resolveTag(name: string): Promise<string | undefined> {
+    return tags.resolveTag(this.paths, name);
+  }
+  listImages(): Promise<tags.TaggedImage[]> {
+    return tags.listImages(this.paths);
+  }
+  untag(name: string): Promise<boolean> {
+    return tags.untag(this.paths, name, this.lock);
+  }
+
+  // Garbage collection
+  prune(options: Omit<gc.PruneOptions, "lock"> = {}): Promise<gc.PruneResult> {
+    return gc.prune(this.paths, { ...options, lock: this.lock });
+  }
+  diskUsage(): Promise<gc.DiskUsage> {
+    return gc.diskUsage(this.paths);
+  }
+}
+
+const STORE_DIRS: (keyof StorePaths)[] = ["blobs", "layers", "cache", "statCache", "tmp", "snapshots", "volumes", "locks"];
+
+/** Opens (creating if needed) the store at `root`. */
+export async function openStore(root: string, options: StoreOptions = {}): Promise<Store> {
+  const store = new Store(root, options);
+  for (const dir of STORE_DIRS) await mkdir(store.paths[dir], { recursive: true });
+  try {
+    await access(store.paths.tmp, constants.W_OK);
+  } catch {
+    throw new Error(`the store at ${store.root} is not writable by this user; choose another with --root or TSBUILD_ROOT`);
+  }
+  return store;
+}
