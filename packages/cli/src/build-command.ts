@@ -1,10 +1,12 @@
 // `tsbuild build [CONTEXT]` (also the default command: `tsbuild -f Dockerfile .`).
 import path from "node:path";
 import type { CommandModule } from "yargs";
-import { buildOutline, listTargets, planBuild } from "@tsbuild/core";
+import { writeFile } from "node:fs/promises";
+import { build, buildOutline, listTargets, parseOutputSpec, planBuild, type OutputSpec } from "@tsbuild/core";
 import { ociArchitecture, parsePlatform, type Platform } from "@tsbuild/dockerfile";
 import { readDockerfileInput, UsageError } from "./dockerfile-input.js";
 import { renderFindings, renderOutline, renderTargets } from "./render-plan.js";
+import { createRenderer, type ProgressMode } from "./progress.js";
 
 interface BuildArgs {
   context: string;
@@ -13,6 +15,22 @@ interface BuildArgs {
   target?: string;
   call?: "build" | "outline" | "targets" | "check";
   platform?: string;
+  root?: string;
+  tag: string[];
+  output: string[];
+  "no-cache": boolean;
+  "no-cache-filter": string[];
+  label: string[];
+  "build-context": string[];
+  iidfile?: string;
+  "metadata-file"?: string;
+  progress: ProgressMode;
+  "storage-driver"?: "overlay" | "native";
+}
+
+/** Repeatable options: `-t a -t b` (not greedy, so `-t name .` keeps `.` as the context). */
+function asList(value: string | string[] | undefined): string[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
 export function hostPlatform(): Platform {
@@ -46,9 +64,19 @@ export function buildCommand(setExitCode: (code: number) => void): CommandModule
       y
         .positional("context", { type: "string", default: ".", describe: "Build context directory" })
         .option("file", { alias: "f", type: "string", describe: "Dockerfile (default CONTEXT/Dockerfile; - for stdin)" })
-        .option("build-arg", { type: "string", array: true, default: [], describe: "Set a build argument NAME=VALUE" })
+        .option("build-arg", { type: "string", default: [] as string[], coerce: asList, describe: "Set a build argument NAME=VALUE" })
         .option("target", { type: "string", describe: "Build this stage (default: the last)" })
         .option("platform", { type: "string", describe: "Target platform os/arch[/variant] (default: the host)" })
+        .option("tag", { alias: "t", type: "string", default: [] as string[], coerce: asList, describe: "Name the image in the local store (name[:tag])" })
+        .option("output", { alias: "o", type: "string", default: [] as string[], coerce: asList, describe: "type=oci|docker|local,dest=PATH[,tar=false][,name=N] (repeatable)" })
+        .option("no-cache", { type: "boolean", default: false, describe: "Do not use the build cache" })
+        .option("no-cache-filter", { type: "string", default: [] as string[], coerce: asList, describe: "Do not use the cache for these stages" })
+        .option("label", { type: "string", default: [] as string[], coerce: asList, describe: "Add a label to the image (KEY=VALUE)" })
+        .option("build-context", { type: "string", default: [] as string[], coerce: asList, describe: "NAME=DIR|oci-layout://PATH[:TAG] for FROM NAME / COPY --from=NAME" })
+        .option("iidfile", { type: "string", describe: "Write the image ID to this file" })
+        .option("metadata-file", { type: "string", describe: "Write build metadata (digests, tags) as JSON to this file" })
+        .option("progress", { choices: ["auto", "tty", "plain", "json"] as const, default: "auto" as const, describe: "Progress output" })
+        .option("storage-driver", { choices: ["overlay", "native"] as const, describe: "Snapshots: overlay (default where it mounts) or native (copies)" })
         .option("call", {
           choices: ["build", "outline", "targets", "check"] as const,
           default: "build" as const,
@@ -83,8 +111,60 @@ export function buildCommand(setExitCode: (code: number) => void): CommandModule
           if (plan.findings.some((f) => f.error)) setExitCode(1);
           return;
         default:
-          throw new UsageError("building images is not yet implemented (the layer engine lands next); use --call outline|targets|check");
+          await runBuild(args, context, input, buildArgs);
       }
     },
   };
+}
+
+async function runBuild(args: BuildArgs, context: string, input: Awaited<ReturnType<typeof readDockerfileInput>>, buildArgs: Map<string, string>): Promise<void> {
+  let outputs: OutputSpec[];
+  try {
+    outputs = args.output.map(parseOutputSpec);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const epoch = process.env.SOURCE_DATE_EPOCH ?? buildArgs.get("SOURCE_DATE_EPOCH");
+  if (epoch !== undefined && !/^\d+$/.test(epoch)) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, got ${JSON.stringify(epoch)}`);
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write("\ncancelling: stopping the running step (press Ctrl-C again to quit at once)\n");
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const renderer = createRenderer(args.progress, process.stderr);
+  try {
+    const result = await build({
+      context,
+      dockerfile: input.path,
+      dockerfileText: input.path ? undefined : input.text,
+      buildArgs,
+      target: args.target,
+      platform: args.platform,
+      root: args.root,
+      tags: args.tag,
+      outputs,
+      noCache: args["no-cache"],
+      noCacheFilter: args["no-cache-filter"],
+      labels: Object.fromEntries(parseKeyValues(args.label, "--label")),
+      buildContexts: Object.fromEntries(parseKeyValues(args["build-context"], "--build-context")),
+      sourceDateEpoch: epoch === undefined ? undefined : Number(epoch),
+      storageDriver: args["storage-driver"],
+      signal: controller.signal,
+      onEvent: (e) => renderer.onEvent(e),
+    });
+    renderer.close();
+    if (args.iidfile) await writeFile(args.iidfile, result.imageId);
+    if (args["metadata-file"]) {
+      const metadata = { "containerimage.digest": result.manifestDigest, "containerimage.config.digest": result.imageId, "image.name": result.tags.join(","), tags: result.tags };
+      await writeFile(args["metadata-file"], `${JSON.stringify(metadata, null, 2)}\n`);
+    }
+    if (args.progress !== "json") process.stdout.write(`${result.imageId}\n`);
+  } finally {
+    renderer.close();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
 }

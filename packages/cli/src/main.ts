@@ -1,6 +1,7 @@
 // The tsbuild command line: yargs commands, exit codes (0 ok, 1 failed, 2 usage).
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
+import { BuildStepError } from "@tsbuild/core";
 import { DockerfileError } from "@tsbuild/dockerfile";
 import { buildCommand } from "./build-command.js";
 import { UsageError } from "./dockerfile-input.js";
@@ -30,6 +31,10 @@ main(hideBin(process.argv)).then(
   (error: unknown) => {
     if (error instanceof DockerfileError) {
       process.stderr.write(`error: ${error.format()}\n`);
+      process.exit(1);
+    }
+    if (error instanceof BuildStepError) {
+      process.stderr.write(`error: ${error.message}\n`);
       process.exit(1);
     }
     if (error instanceof UsageError) {

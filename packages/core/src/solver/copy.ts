@@ -1,0 +1,307 @@
+// COPY and ADD: select sources (wildcards, .dockerignore, --exclude), then
+// write them into a snapshot's rootfs with Docker's destination rules. The
+// snapshot's upper dir becomes the layer, so overlay decides what changed.
+import { constants, createReadStream, type BigIntStats } from "node:fs";
+import { chmod, chown, copyFile, lchown, link, lstat, lutimes, mkdir, readFile, readlink, readdir, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { PatternMatcher, type CopyInstruction, type Heredoc } from "@tsbuild/dockerfile";
+import { mkdirInRoot, resolveInRoot, resolveUser } from "@tsbuild/executor";
+import { hasWildcard, matchComponent } from "./glob.js";
+import { entryType, type BuildContextIndex } from "./build-context.js";
+
+/** Where COPY reads from: the build context (filtered) or a stage/image rootfs. */
+export interface CopySourceRoot {
+  dir: string;
+  /** The context's filtered index; absent for rootfs sources (every file is visible). */
+  index?: BuildContextIndex;
+  /** Keep the source's uid/gid (true for --from sources; context files become 0:0). */
+  preserveOwner: boolean;
+  /** How messages name this source (`build context`, `stage build`). */
+  label: string;
+}
+
+/** One selected source: a path relative to the source root, with its stat (symlinks at the top followed). */
+export interface SelectedSource {
+  rel: string;
+  /** The path the user wrote this source as (for --parents and messages). */
+  written: string;
+  stat: BigIntStats;
+  /** For --parents: the part of `rel` kept below the destination. */
+  keep: string;
+}
+
+export class CopyError extends Error {
+  override readonly name = "CopyError";
+}
+
+const SOURCE_DATE_NOW = () => new Date();
+
+/** Cleans a source path: relative to the root, `..` may not leave it. */
+export function cleanSourcePath(source: string, label: string): string {
+  const relative = path.posix.normalize(source.replace(/^\/+/, ""));
+  if (relative === ".." || relative.startsWith("../")) {
+    throw new CopyError(`${source}: forbidden path outside the ${label}`);
+  }
+  const clean = relative.replace(/\/+$/, "");
+  return clean === "." ? "" : clean;
+}
+
+/** Expands the sources of a COPY/ADD (wildcards included) against a source root. */
+export async function selectSources(root: CopySourceRoot, sources: readonly string[], parents: boolean): Promise<SelectedSource[]> {
+  const out: SelectedSource[] = [];
+  for (const written of sources) {
+    const marker = written.indexOf("/./");
+    const clean = cleanSourcePath(written, root.label);
+    const keepFrom = parents && marker !== -1 ? cleanSourcePath(written.slice(0, marker), root.label) : "";
+    const matches = hasWildcard(clean) ? await expandWildcards(root, clean) : [clean];
+    if (matches.length === 0) throw new CopyError(`no source files were specified: ${written} matched nothing in the ${root.label}`);
+    for (const rel of matches) {
+      const resolved = await resolveSource(root, rel, written);
+      const keepBase = keepFrom === "" ? rel : path.posix.relative(keepFrom, rel);
+      out.push({ rel: resolved.rel, written, stat: resolved.stat, keep: parents ? keepBase : "" });
+    }
+  }
+  return out;
+}
+
+async function expandWildcards(root: CopySourceRoot, pattern: string): Promise<string[]> {
+  let candidates = [""];
+  for (const component of pattern.split("/")) {
+    const next: string[] = [];
+    for (const dir of candidates) {
+      if (!hasWildcard(component)) {
+        next.push(dir === "" ? component : `${dir}/${component}`);
+        continue;
+      }
+      for (const name of await listDir(root, dir)) {
+        if (matchComponent(component, name)) next.push(dir === "" ? name : `${dir}/${name}`);
+      }
+    }
+    candidates = next;
+  }
+  const existing: string[] = [];
+  for (const c of candidates) if (await visible(root, c)) existing.push(c);
+  return existing.sort();
+}
+
+async function listDir(root: CopySourceRoot, rel: string): Promise<string[]> {
+  if (root.index) {
+    const prefix = rel === "" ? "" : `${rel}/`;
+    return [...root.index.entries.keys()].filter((p) => p.startsWith(prefix) && p !== rel && !p.slice(prefix.length).includes("/")).map((p) => p.slice(prefix.length));
+  }
+  try {
+    return await readdir(await resolveInRoot(root.dir, rel));
+  } catch (error) {
+    if (isMissing(error)) return [];
+    throw error;
+  }
+}
+
+async function visible(root: CopySourceRoot, rel: string): Promise<boolean> {
+  if (root.index) return root.index.entries.has(rel);
+  try {
+    await lstat(path.join(root.dir, rel));
+    return true;
+  } catch (error) {
+    if (isMissing(error)) return false;
+    throw error;
+  }
+}
+
+/** Follows a top-level symlink (Docker copies what it points at), staying inside the root. */
+async function resolveSource(root: CopySourceRoot, rel: string, written: string): Promise<{ rel: string; stat: BigIntStats }> {
+  const hostPath = await resolveInRoot(root.dir, rel);
+  const resolvedRel = path.relative(root.dir, hostPath).split(path.sep).join("/");
+  if (resolvedRel.startsWith("..")) throw new CopyError(`${written}: forbidden path outside the ${root.label}`);
+  if (root.index && !root.index.entries.has(resolvedRel)) {
+    throw new CopyError(`${written}: not found in the ${root.label}${resolvedRel !== rel ? ` (it links to ${resolvedRel})` : ""}${root.index ? " (or excluded by .dockerignore)" : ""}`);
+  }
+  try {
+    return { rel: resolvedRel, stat: await lstat(hostPath, { bigint: true }) };
+  } catch (error) {
+    if (isMissing(error)) throw new CopyError(`${written}: not found in the ${root.label}`);
+    throw error;
+  }
+}
+
+export interface Ownership {
+  uid: number;
+  gid: number;
+}
+
+/** `--chown=user[:group]` through the image's passwd/group; a user alone gives gid = uid (Docker's rule). */
+export async function resolveChown(spec: string, rootfs: string): Promise<Ownership> {
+  const [userPart = "", groupPart] = spec.split(":");
+  const passwd = await readImageFile(rootfs, "/etc/passwd");
+  const group = await readImageFile(rootfs, "/etc/group");
+  const user = resolveUser(groupPart === undefined ? userPart : `${userPart}:${groupPart}`, passwd, group);
+  return { uid: user.uid, gid: groupPart === undefined ? user.uid : user.gid };
+}
+
+/** A file of the image's rootfs, or undefined when absent (symlinks resolved inside the rootfs). */
+export async function readImageFile(rootfs: string, containerPath: string): Promise<string | undefined> {
+  try {
+    return await readFile(await resolveInRoot(rootfs, containerPath), "utf8");
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+export interface CopyOptions {
+  owner?: Ownership;
+  /** Octal mode from --chmod. */
+  mode?: number;
+  exclude: PatternMatcher | undefined;
+  /** Timestamp for files made from heredocs and for created directories (SOURCE_DATE_EPOCH). */
+  now?: Date;
+}
+
+/** Where a COPY writes in the image: an absolute path, and whether it names a directory. */
+export function copyDestination(instruction: Pick<CopyInstruction, "destination" | "sources">, workdir: string | undefined): { dest: string; isDir: boolean } {
+  const written = instruction.destination;
+  const dest = path.posix.resolve(workdir || "/", written);
+  const isDir = written.endsWith("/") || written === "." || written.endsWith("/.") || written === "";
+  if (instruction.sources.length > 1 && !isDir) {
+    throw new CopyError(`when using ${"COPY"} with more than one source file, the destination must be a directory and end with a /: ${written}`);
+  }
+  return { dest, isDir };
+}
+
+/** Copies the selected sources into `rootfs` at `dest` with Docker's rules for files, dirs and existing targets. */
+export async function copyIntoRootfs(
+  root: CopySourceRoot,
+  selected: readonly SelectedSource[],
+  rootfs: string,
+  destination: { dest: string; isDir: boolean },
+  options: CopyOptions,
+): Promise<void> {
+  const asDir = destination.isDir || selected.length > 1;
+  const hardlinks = new Map<bigint, string>();
+  const destHost = await resolveInRoot(rootfs, destination.dest);
+  const destStat = await lstatOrUndefined(destHost);
+  for (const source of selected) {
+    const srcHost = path.join(root.dir, source.rel);
+    const exclude = options.exclude;
+    if (source.keep !== "") {
+      // --parents: the source keeps its path below the destination.
+      const target = await resolveInRoot(rootfs, path.posix.join(destination.dest, source.keep));
+      await ensureParents(rootfs, path.dirname(target), options);
+      await copyEntry(srcHost, source.stat, target, root, options, hardlinks, exclude, "");
+      continue;
+    }
+    if (source.stat.isDirectory()) {
+      await ensureDir(rootfs, destination.dest, options);
+      await copyChildren(srcHost, destHost, root, options, hardlinks, exclude, "");
+      continue;
+    }
+    if (exclude?.matches(path.posix.basename(source.rel))) continue;
+    const intoDir = asDir || destStat?.isDirectory() === true;
+    const target = intoDir ? path.join(destHost, path.posix.basename(source.rel)) : destHost;
+    if (intoDir) await ensureDir(rootfs, destination.dest, options);
+    else await ensureParents(rootfs, path.dirname(target), options);
+    await copyEntry(srcHost, source.stat, target, root, options, hardlinks, exclude, path.posix.basename(source.rel));
+  }
+}
+
+/** Writes heredoc bodies as files (`COPY <<EOF /dest`), named after their delimiter inside a directory destination. */
+export async function writeHeredocs(heredocs: readonly Heredoc[], rootfs: string, destination: { dest: string; isDir: boolean }, options: CopyOptions): Promise<void> {
+  const asDir = destination.isDir || heredocs.length > 1;
+  for (const heredoc of heredocs) {
+    const containerPath = asDir ? path.posix.join(destination.dest, heredoc.name) : destination.dest;
+    const target = await resolveInRoot(rootfs, containerPath);
+    await ensureParents(rootfs, path.dirname(target), options);
+    await rm(target, { recursive: true, force: true });
+    await writeFile(target, heredoc.content);
+    await chmod(target, options.mode ?? 0o644);
+    await chown(target, options.owner?.uid ?? 0, options.owner?.gid ?? 0);
+    const now = options.now ?? SOURCE_DATE_NOW();
+    await utimes(target, now, now);
+  }
+}
+
+async function copyChildren(srcDir: string, destDir: string, root: CopySourceRoot, options: CopyOptions, hardlinks: Map<bigint, string>, exclude: PatternMatcher | undefined, relBase: string): Promise<void> {
+  const rootRel = path.relative(root.dir, srcDir).split(path.sep).join("/");
+  for (const name of (await readdir(srcDir)).sort()) {
+    const childRootRel = rootRel === "" ? name : `${rootRel}/${name}`;
+    if (root.index && !root.index.entries.has(childRootRel)) continue;
+    const rel = relBase === "" ? name : `${relBase}/${name}`;
+    if (exclude?.matches(rel)) continue;
+    const srcPath = path.join(srcDir, name);
+    await copyEntry(srcPath, await lstat(srcPath, { bigint: true }), path.join(destDir, name), root, options, hardlinks, exclude, rel);
+  }
+}
+
+async function copyEntry(src: string, st: BigIntStats, dest: string, root: CopySourceRoot, options: CopyOptions, hardlinks: Map<bigint, string>, exclude: PatternMatcher | undefined, rel: string): Promise<void> {
+  const uid = options.owner?.uid ?? (root.preserveOwner ? Number(st.uid) : 0);
+  const gid = options.owner?.gid ?? (root.preserveOwner ? Number(st.gid) : 0);
+  const mode = options.mode ?? Number(st.mode & 0o7777n);
+  const existing = await lstatOrUndefined(dest);
+  switch (entryType(st)) {
+    case "dir":
+      if (existing && !existing.isDirectory()) await rm(dest, { recursive: true, force: true });
+      if (!existing?.isDirectory()) await mkdir(dest);
+      await copyChildren(src, dest, root, options, hardlinks, exclude, rel);
+      await chown(dest, uid, gid);
+      await chmod(dest, mode);
+      await utimes(dest, st.atime, st.mtime);
+      return;
+    case "file": {
+      if (existing) await rm(dest, { recursive: true, force: true });
+      const first = st.nlink > 1n ? hardlinks.get(st.ino) : undefined;
+      if (first) {
+        await link(first, dest);
+        return;
+      }
+      await copyFile(src, dest, constants.COPYFILE_FICLONE);
+      await chown(dest, uid, gid);
+      await chmod(dest, mode);
+      await utimes(dest, st.atime, st.mtime);
+      if (st.nlink > 1n) hardlinks.set(st.ino, dest);
+      return;
+    }
+    case "symlink":
+      if (existing) await rm(dest, { recursive: true, force: true });
+      await symlink(await readlink(src), dest);
+      await lchown(dest, uid, gid);
+      await lutimes(dest, st.atime, st.mtime);
+      return;
+    default:
+      throw new CopyError(`${src}: cannot copy a device, socket or FIFO`);
+  }
+}
+
+/** Makes the destination directory (and parents) as COPY does: created dirs are 0755, owned by --chown's user. */
+async function ensureDir(rootfs: string, containerPath: string, options: CopyOptions): Promise<void> {
+  await mkdirInRoot(rootfs, containerPath, options.owner?.uid ?? 0, options.owner?.gid ?? 0);
+}
+
+async function ensureParents(rootfs: string, hostDir: string, options: CopyOptions): Promise<void> {
+  const rel = path.relative(rootfs, hostDir).split(path.sep).join("/");
+  await ensureDir(rootfs, `/${rel}`, options);
+}
+
+async function lstatOrUndefined(p: string): Promise<BigIntStats | undefined> {
+  try {
+    return await lstat(p, { bigint: true });
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/** The first `bytes` bytes of a file (ADD sniffs archives by their magic numbers). */
+export async function readHead(file: string, bytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of createReadStream(file, { start: 0, end: bytes - 1 })) {
+    chunks.push(chunk as Buffer);
+    total += (chunk as Buffer).length;
+  }
+  return Buffer.concat(chunks, total);
+}

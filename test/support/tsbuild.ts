@@ -1,0 +1,49 @@
+// Runs the tsbuild CLI the way a user does: `node packages/cli/bin/tsbuild.js …` (needs `npm run build`).
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const cli = fileURLToPath(new URL("../../packages/cli/bin/tsbuild.js", import.meta.url));
+
+export interface TsbuildRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface TsbuildOptions {
+  /** Store root, passed as `--root` after args (yargs takes options after positionals). */
+  root: string;
+  cwd: string;
+  /** Written to the CLI's stdin (e.g. for `-f -`); stdin is closed at once without it. */
+  input?: string | Buffer;
+  /** Kills the CLI (SIGKILL) after this long; default 120 s. */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Spawns the CLI with args + `--root ROOT` and collects its output. Never throws for a non-zero
+ * exit: callers assert on code/stderr, and get the output in the failure message.
+ */
+export function runTsbuild(args: readonly string[], options: TsbuildOptions): Promise<TsbuildRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args, "--root", options.root], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: options.timeoutMs ?? 120_000,
+      killSignal: "SIGKILL",
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+    child.on("error", reject);
+    child.on("close", (code, signal) =>
+      resolve({ code, signal, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() }),
+    );
+    child.stdin.on("error", () => undefined); // the CLI may exit without reading its stdin
+    child.stdin.end(options.input);
+  });
+}
