@@ -7,6 +7,7 @@
 // Dirs moved or recreated are recognised by their inode no longer being the one prepared there.
 import { chmod, lstat, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { pruneCopiedUpDirs } from "./prune-copyups.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { copyEntry, copySubtree, type CopyContext } from "./copy-tree.js";
 import { MergedView, mergeLayers } from "./merge.js";
@@ -115,6 +116,7 @@ class NativeSnapshot implements Snapshot {
   async commit(): Promise<string> {
     if (!this.committed) {
       await writeNativeDiff(this.rootfs, this.upperDir, this.prepared);
+      await pruneCopiedUpDirs(this.upperDir, this.prepared.lowers);
       this.committed = true;
       await rm(this.rootfs, { recursive: true, force: true });
     }

@@ -2,6 +2,7 @@
 // already in the layer format, so commit is just an unmount.
 import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import path from "node:path";
+import { pruneCopiedUpDirs } from "./prune-copyups.js";
 import { run } from "./run.js";
 import type { Snapshot, Snapshotter } from "./snapshot.js";
 
@@ -68,6 +69,7 @@ class OverlaySnapshot implements Snapshot {
     private readonly dir: string,
     readonly rootfs: string,
     readonly upperDir: string,
+    private readonly lowers: readonly string[],
   ) {}
 
   private async unmountOnce(): Promise<void> {
@@ -79,6 +81,7 @@ class OverlaySnapshot implements Snapshot {
   async commit(): Promise<string> {
     await this.unmountOnce();
     await rm(path.join(this.dir, "work"), { recursive: true, force: true });
+    await pruneCopiedUpDirs(this.upperDir, this.lowers);
     return this.upperDir;
   }
 
@@ -95,7 +98,7 @@ export function overlaySnapshotter(): Snapshotter {
       const dir = await mkdtemp(path.join(workRoot, "snapshot-"));
       try {
         const { merged, upper } = await mountOverlay(lowers, dir);
-        return new OverlaySnapshot(dir, merged, upper);
+        return new OverlaySnapshot(dir, merged, upper, [...lowers]);
       } catch (error) {
         await rm(dir, { recursive: true, force: true });
         throw error;
