@@ -12,6 +12,8 @@ async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const cli = yargs(argv)
     .scriptName("tsbuild")
+    // `--no-cache` is an option of its own, not the negation of a `--cache`.
+    .parserConfiguration({ "boolean-negation": false })
     .version(version)
     .strict()
     .command(buildCommand((code) => (exitCode = code)))

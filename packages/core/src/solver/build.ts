@@ -387,7 +387,9 @@ async function runStep(
     }
     const layer = await execute();
     record = { ...(layer ? { diffID: layer.diffID, size: layer.size } : {}), inputs };
-    await runner.store.putCacheRecord(key, { version: CACHE_RECORD_VERSION, layers: layer ? [layer.diffID] : [], payload: record });
+    const written = await runner.store.putCacheRecord(key, { version: CACHE_RECORD_VERSION, layers: layer ? [layer.diffID] : [], payload: record });
+    // A rebuild takes the time from the record: the same for a hit as for this miss.
+    if (runner.options.sourceDateEpoch === undefined) created = written.createdAt;
     await runner.store.putCacheRecord(explainKey, { version: CACHE_RECORD_VERSION, layers: [], payload: { inputs } });
   }
   const result: StageResult = { ...current, state, key, sizes: new Map(current.sizes), createdBy: new Map(current.createdBy), lastCreated: created };

@@ -26,6 +26,7 @@ export async function commitSnapshot(store: Store, snapshot: Snapshot, sourceDat
     if (sourceDateEpoch !== undefined) await clampTimes(upper, sourceDateEpoch);
     const ingested = await store.ingestLayerTar(changesetTar(upper), { compress: false });
     const layer = await store.commitLayerDir(upper, { diffID: ingested.diffID, size: ingested.size });
+    await snapshot.remove();
     return { diffID: layer.diffID, size: layer.size };
   } catch (error) {
     await snapshot.remove();

@@ -1,0 +1,231 @@
+// Real builds through the CLI: runc, overlayfs, the busybox base made offline.
+import { execFileSync } from "node:child_process";
+import { readFile, readdir, writeFile, lstat } from "node:fs/promises";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { makeScratchDir } from "../support/scratch.js";
+import { runTsbuild } from "../support/tsbuild.js";
+import { expectNoLeftovers, fromBusybox, storeContents, writeTree } from "./helpers.js";
+
+async function setup(files: Record<string, string>) {
+  const dir = await makeScratchDir("tsbuild-build-");
+  const root = path.join(dir, "store");
+  const ctx = path.join(dir, "ctx");
+  await writeTree(ctx, files);
+  const build = (...args: string[]) => runTsbuild(["build", "--progress", "plain", ...args], { root, cwd: ctx });
+  return { dir, root, ctx, build };
+}
+
+const stepLines = (stderr: string, word: string) => stderr.split("\n").filter((l) => l.includes(word)).length;
+
+describe("building images", () => {
+  it("builds RUN, COPY, WORKDIR, USER and ENV into a real image, and a no-op rebuild runs nothing", async () => {
+    const from = await fromBusybox();
+    const { ctx, root, build, dir } = await setup({
+      Dockerfile: [
+        from,
+        "WORKDIR /app",
+        "COPY greeting.txt ./",
+        "COPY src/ ./src/",
+        "RUN echo built > built.txt && rm /etc/group && mkdir -p /data && chown builder /data",
+        "USER builder",
+        "RUN id -u > /data/uid && touch /data/mine",
+        "ENV GREETING=hi",
+        'CMD ["cat", "/app/greeting.txt"]',
+        "",
+      ].join("\n"),
+      "greeting.txt": "hello\n",
+      "src/a.js": "a\n",
+      "src/lib/b.js": "b\n",
+    });
+    const first = await build("-t", "demo:1", "-o", `type=local,dest=${dir}/rootfs`, ".");
+    expect(first.code, first.stderr).toBe(0);
+    const rootfs = path.join(dir, "rootfs");
+    expect(await readFile(path.join(rootfs, "app/built.txt"), "utf8")).toBe("built\n");
+    expect(await readFile(path.join(rootfs, "app/src/lib/b.js"), "utf8")).toBe("b\n");
+    expect(await readFile(path.join(rootfs, "data/uid"), "utf8")).toBe("1000\n");
+    expect((await lstat(path.join(rootfs, "data/mine"))).uid).toBe(1000);
+    await expect(lstat(path.join(rootfs, "etc/group"))).rejects.toThrow(/ENOENT/);
+    // /etc/hosts and /etc/resolv.conf are bind mounts at run time, never part of a layer.
+    await expect(lstat(path.join(rootfs, "etc/hosts"))).rejects.toThrow(/ENOENT/);
+    const imageId = first.stdout.trim();
+    expect(imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+    const again = await build("-t", "demo:1", ".");
+    expect(again.code, again.stderr).toBe(0);
+    expect(stepLines(again.stderr, "CACHED")).toBe(5);
+    expect(again.stdout.trim()).toBe(imageId);
+
+    // Changing one context file reruns from the first step that reads it, and says why.
+    await writeFile(path.join(ctx, "src/a.js"), "a2\n");
+    const changed = await build(".");
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stderr).toMatch(/cache miss: 1 file changed: src\/a\.js/);
+    expect(stepLines(changed.stderr, "CACHED")).toBe(2);
+    await expectNoLeftovers(root);
+  });
+
+  it("shares layers between Dockerfiles with the same first instructions", async () => {
+    const from = await fromBusybox();
+    const { build } = await setup({
+      "one.Dockerfile": `${from}\nRUN echo shared > /shared\nRUN echo one > /one\n`,
+      "two.Dockerfile": `${from}\nRUN echo shared > /shared\nRUN echo two > /two\n`,
+    });
+    expect((await build("-f", "one.Dockerfile", ".")).code).toBe(0);
+    const second = await build("-f", "two.Dockerfile", ".");
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/#2 CACHED/);
+    expect(stepLines(second.stderr, "CACHED")).toBe(1);
+    const noCache = await build("-f", "two.Dockerfile", "--no-cache", ".");
+    expect(noCache.code, noCache.stderr).toBe(0);
+    expect(stepLines(noCache.stderr, "CACHED")).toBe(0);
+  });
+
+  it("builds only the stages the target needs, in parallel where independent", async () => {
+    const from = await fromBusybox();
+    const { build, dir } = await setup({
+      Dockerfile: [
+        `${from} AS a`,
+        "RUN sleep 1 && echo a > /a",
+        `${from} AS b`,
+        "RUN sleep 1 && echo b > /b",
+        `${from} AS broken`,
+        "RUN exit 3",
+        "FROM scratch",
+        "COPY --from=a /a /from-a",
+        "COPY --from=1 /b /from-b",
+        "",
+      ].join("\n"),
+    });
+    const result = await build("-o", `type=local,dest=${dir}/out`, ".");
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toMatch(/exit 3/);
+    expect((await readdir(path.join(dir, "out"))).sort()).toEqual(["from-a", "from-b"]);
+    // Independent stages overlap: both RUNs start before either finishes.
+    const lines = result.stderr.split("\n");
+    const starts = lines.flatMap((l, i) => (/\[(a|b) 2\/2\] RUN sleep/.test(l) ? [{ i, id: l.split(" ")[0] }] : []));
+    expect(starts).toHaveLength(2);
+    const firstDone = Math.min(...starts.map((s) => lines.findIndex((l) => l.startsWith(`${s.id} DONE`))));
+    expect(Math.max(...starts.map((s) => s.i))).toBeLessThan(firstDone);
+  });
+
+  it("reports a failing RUN with its command, exit code and last output, and leaves the store as it was", async () => {
+    const from = await fromBusybox();
+    const { build, root } = await setup({ Dockerfile: `${from}\nRUN echo ok > /ok\n` });
+    expect((await build(".")).code).toBe(0);
+    const before = await storeContents(root);
+    await writeFile(path.join(root, "..", "ctx", "Dockerfile"), `${from}\nRUN echo ok > /ok\nRUN echo first line; echo oops >&2; exit 42\n`);
+    const failed = await build(".");
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/Dockerfile:3: RUN echo first line; echo oops >&2; exit 42: process "\/bin\/sh -c echo first line; echo oops >&2; exit 42" did not complete successfully: exit code 42/);
+    expect(failed.stderr).toMatch(/oops/);
+    expect(await storeContents(root)).toEqual(before);
+    await expectNoLeftovers(root);
+  });
+
+  it("gives positioned errors for bad Dockerfiles and refuses sources outside the context", async () => {
+    const from = await fromBusybox();
+    const { build, root, ctx } = await setup({ Dockerfile: `${from}\nCOPPY a b\n` });
+    const syntax = await build(".");
+    expect(syntax.code).toBe(1);
+    expect(syntax.stderr).toContain("Dockerfile:2:1: unknown instruction: COPPY (did you mean COPY?)");
+    await writeFile(path.join(ctx, "Dockerfile"), `${from}\nCOPY ../secret /x\n`);
+    const outside = await build(".");
+    expect(outside.code).toBe(1);
+    expect(outside.stderr).toMatch(/\.\.\/secret: forbidden path outside the build context/);
+    await writeFile(path.join(ctx, "Dockerfile"), `${from}\nCOPY missing.txt /x\n`);
+    const missing = await build(".");
+    expect(missing.stderr).toMatch(/missing\.txt: not found in the build context/);
+    expect(await storeContents(root).then((c) => c.filter((e) => e.startsWith("cache/")))).toEqual([]);
+    await expectNoLeftovers(root);
+  });
+
+  it("honours .dockerignore, with Dockerfile-specific ignore files taking precedence", async () => {
+    const from = await fromBusybox();
+    const { build, dir } = await setup({
+      "Dockerfile": `${from}\nCOPY . /ctx/\n`,
+      "app.Dockerfile": `${from}\nCOPY . /ctx/\n`,
+      "app.Dockerfile.dockerignore": "*.log\n",
+      ".dockerignore": "secret*\nnode_modules\n!node_modules/keep\n",
+      "secret.txt": "x",
+      "debug.log": "x",
+      "node_modules/drop/index.js": "x",
+      "node_modules/keep/index.js": "x",
+    });
+    expect((await build("-o", `type=local,dest=${dir}/one`, ".")).code).toBe(0);
+    expect((await readdir(path.join(dir, "one/ctx"))).sort()).toEqual([".dockerignore", "Dockerfile", "app.Dockerfile", "app.Dockerfile.dockerignore", "debug.log", "node_modules"]);
+    expect(await readdir(path.join(dir, "one/ctx/node_modules"))).toEqual(["keep"]);
+    expect((await build("-f", "app.Dockerfile", "-o", `type=local,dest=${dir}/two`, ".")).code).toBe(0);
+    expect(await readdir(path.join(dir, "two/ctx"))).toContain("secret.txt");
+    expect(await readdir(path.join(dir, "two/ctx"))).not.toContain("debug.log");
+  });
+
+  it("runs heredocs in RUN and writes them with COPY", async () => {
+    const from = await fromBusybox();
+    const { build, dir } = await setup({
+      Dockerfile: [
+        from,
+        "ARG WHO=world",
+        "RUN <<EOF",
+        "echo hello > /from-run",
+        "EOF",
+        "RUN cat > /two <<A && cat > /three <<'B'",
+        "two $WHO",
+        "A",
+        "three $WHO",
+        "B",
+        "COPY <<EOF /etc/greeting",
+        "hi ${WHO}",
+        "EOF",
+        "RUN <<EOF",
+        "#!/bin/sh",
+        "echo shebang > /from-shebang",
+        "EOF",
+        "",
+      ].join("\n"),
+    });
+    const result = await build("-o", `type=local,dest=${dir}/out`, ".");
+    expect(result.code, result.stderr).toBe(0);
+    const read = (p: string) => readFile(path.join(dir, "out", p), "utf8");
+    expect(await read("from-run")).toBe("hello\n");
+    expect(await read("two")).toBe("two world\n");
+    expect(await read("three")).toBe("three $WHO\n");
+    expect(await read("etc/greeting")).toBe("hi world\n");
+    expect(await read("from-shebang")).toBe("shebang\n");
+  });
+
+  it("writes OCI layouts and docker archives that skopeo reads, and FROM finds images tagged in the store", async () => {
+    const from = await fromBusybox();
+    const { build, dir, ctx } = await setup({ Dockerfile: `${from}\nRUN echo v1 > /version\nLABEL org.example=yes\n` });
+    const result = await build("-t", "base:v1", "--label", "extra=1", "-o", `type=oci,dest=${dir}/img.tar`, "-o", `type=oci,dest=${dir}/layout,tar=false`, "-o", `type=docker,dest=${dir}/docker.tar`, "--iidfile", `${dir}/iid`, "--metadata-file", `${dir}/meta.json`, ".");
+    expect(result.code, result.stderr).toBe(0);
+    const inspect = (ref: string) => JSON.parse(execFileSync("skopeo", ["inspect", "--config", ref]).toString()) as { config: { Labels: Record<string, string> }; rootfs: { diff_ids: string[] } };
+    for (const ref of [`oci-archive:${dir}/img.tar`, `oci:${dir}/layout:v1`, `docker-archive:${dir}/docker.tar`]) {
+      const config = inspect(ref);
+      expect(config.config.Labels).toEqual({ "org.example": "yes", extra: "1" });
+      expect(config.rootfs.diff_ids).toHaveLength(2);
+    }
+    expect(await readFile(path.join(dir, "iid"), "utf8")).toBe(result.stdout.trim());
+    const meta = JSON.parse(await readFile(path.join(dir, "meta.json"), "utf8")) as Record<string, unknown>;
+    expect(meta["containerimage.config.digest"]).toBe(result.stdout.trim());
+    expect(meta["containerimage.digest"]).toMatch(/^sha256:/);
+
+    await writeFile(path.join(ctx, "Dockerfile"), "FROM base:v1\nRUN cat /version > /copied\n");
+    const child = await build("-o", `type=local,dest=${dir}/child`, ".");
+    expect(child.code, child.stderr).toBe(0);
+    expect(await readFile(path.join(dir, "child/copied"), "utf8")).toBe("v1\n");
+  });
+
+  it("makes byte-identical images from the same inputs with SOURCE_DATE_EPOCH", async () => {
+    const from = await fromBusybox();
+    const { dir, root, ctx } = await setup({ Dockerfile: `${from}\nCOPY f /f\nRUN echo x > /x\n`, f: "content" });
+    const env = { SOURCE_DATE_EPOCH: "1700000000" };
+    const digests: string[] = [];
+    for (const name of ["a", "b"]) {
+      const r = await runTsbuild(["build", "--no-cache", "-o", `type=oci,dest=${dir}/${name}.tar`, "."], { root, cwd: ctx, env });
+      expect(r.code, r.stderr).toBe(0);
+      digests.push(execFileSync("sha256sum", [`${dir}/${name}.tar`]).toString().split(" ")[0]!);
+    }
+    expect(digests[0]).toBe(digests[1]);
+  });
+});

@@ -1,0 +1,41 @@
+// Shared by the integration tests: a store per test, files written from a map, and checks that
+// a test left no overlay mount or runc container behind.
+import { execFileSync } from "node:child_process";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { expect } from "vitest";
+import { busyboxBase } from "../support/busybox.js";
+
+/** Writes `files` (path -> content) under dir, creating parent dirs. */
+export async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), content);
+  }
+}
+
+/** `FROM` line for the offline busybox base. */
+export async function fromBusybox(): Promise<string> {
+  return `FROM oci-layout://${await busyboxBase()}:latest`;
+}
+
+/** Overlay mounts under `root` still mounted. */
+export function mountsUnder(root: string): string[] {
+  return execFileSync("findmnt", ["-rn", "-o", "TARGET"]).toString().split("\n").filter((m) => m.startsWith(root));
+}
+
+/** What a failed build may not leave behind: mounts, snapshot dirs, temp files, runc containers. */
+export async function expectNoLeftovers(root: string): Promise<void> {
+  expect(mountsUnder(root)).toEqual([]);
+  expect(await readdir(path.join(root, "snapshots")).catch(() => [])).toEqual([]);
+  expect(await readdir(path.join(root, "tmp")).catch(() => [])).toEqual([]);
+}
+
+/** A listing of the store's content (blobs, layers, cache records, tags) to compare before and after. */
+export async function storeContents(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const sub of ["blobs/sha256", "layers", "cache"]) {
+    for (const name of await readdir(path.join(root, sub)).catch(() => [] as string[])) out.push(`${sub}/${name}`);
+  }
+  return out.sort();
+}
