@@ -16,12 +16,17 @@ export interface LayerInfo {
 
 /**
  * Commits a snapshot's changes as a layer: the upper dir is hashed as a changeset tar (one pass,
- * not compressed: only outputs that need a blob compress) and renamed into the store.
+ * not compressed: only outputs that need a blob compress) and renamed into the store. A step
+ * that changed nothing gives no layer (BuildKit drops empty layers the same way).
  */
-export async function commitSnapshot(store: Store, snapshot: Snapshot, sourceDateEpoch: number | undefined): Promise<LayerInfo> {
+export async function commitSnapshot(store: Store, snapshot: Snapshot, sourceDateEpoch: number | undefined): Promise<LayerInfo | undefined> {
   let upper: string | undefined;
   try {
     upper = await snapshot.commit();
+    if ((await readdir(upper)).length === 0) {
+      await snapshot.remove();
+      return undefined;
+    }
     // Clamping in the directory itself keeps the layer's tar reproducible from the directory alone.
     if (sourceDateEpoch !== undefined) await clampTimes(upper, sourceDateEpoch);
     const ingested = await store.ingestLayerTar(changesetTar(upper), { compress: false });

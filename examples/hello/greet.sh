@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "${GREETING:-hi} from tsbuild example @VERSION@, running as $(id -un)"
