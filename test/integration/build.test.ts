@@ -216,6 +216,16 @@ describe("building images", () => {
     expect(await readFile(path.join(dir, "child/copied"), "utf8")).toBe("v1\n");
   });
 
+  it("runs ONBUILD triggers when an image is used as a base", async () => {
+    const from = await fromBusybox();
+    const { build, dir, ctx } = await setup({ Dockerfile: `${from}\nONBUILD COPY app.txt /app.txt\nONBUILD RUN echo triggered > /triggered\n`, "app.txt": "app\n" });
+    expect((await build("-t", "onbuild-base:1", ".")).code).toBe(0);
+    await writeFile(path.join(ctx, "Dockerfile"), "FROM onbuild-base:1\nRUN cat /triggered /app.txt > /both\n");
+    const child = await build("-o", `type=local,dest=${dir}/out`, ".");
+    expect(child.code, child.stderr).toBe(0);
+    expect(await readFile(path.join(dir, "out/both"), "utf8")).toBe("triggered\napp\n");
+  });
+
   it("makes byte-identical images from the same inputs with SOURCE_DATE_EPOCH", async () => {
     const from = await fromBusybox();
     const { dir, root, ctx } = await setup({ Dockerfile: `${from}\nCOPY f /f\nRUN echo x > /x\n`, f: "content" });

@@ -4,3 +4,5 @@ export { buildOutline, listTargets, type BuildOutline, type OutlineArg, type Out
 export { build, BuildStepError, type BuildOptions, type BuildResult } from "./solver/build.js";
 export { parseOutputSpec, OutputSpecError, type OutputSpec } from "./solver/export.js";
 export type { BuildEvent, BuildEventListener, LayerSummary, StepRef } from "./solver/events.js";
+export { resolveImage, ImageNotFoundError, type ImageSource } from "./solver/image-source.js";
+export { exportImage, type ExportInput, type ExportResult } from "./solver/export.js";

@@ -116,6 +116,14 @@ describe("stages", () => {
     expect(() => plan(text, { target: "broken" })).toThrow(DockerfileError);
   });
 
+  it("runs the base's ONBUILD triggers first, from a stage or from a base image's config", () => {
+    const fromStage = plan("FROM scratch AS base\nONBUILD WORKDIR /trigger\nFROM base\nWORKDIR /own\n");
+    expect(fromStage.target.steps.map((s) => [s.instruction.kind, s.trigger ?? false])).toEqual([["workdir", true], ["workdir", false]]);
+    const fromImage = plan("FROM img\nARG V=1\n", { baseImageOnBuild: () => ["ENV FROM_TRIGGER=yes", "RUN echo $FROM_TRIGGER"], baseImageEnv: () => [] });
+    expect(fromImage.target.steps.map((s) => s.instruction.kind)).toEqual(["env", "run", "arg"]);
+    expect(fromImage.target.steps[0]!.instruction).toMatchObject({ pairs: [{ key: "FROM_TRIGGER", value: "yes" }] });
+  });
+
   it("treats --build-context names as contexts", () => {
     const p = plan("FROM deps\nCOPY --from=src /a /b\n", { namedContexts: new Set(["deps", "src"]) });
     expect(p.target.base).toEqual({ kind: "context", name: "deps" });

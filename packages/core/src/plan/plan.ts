@@ -2,10 +2,12 @@
 import {
   DockerfileError,
   parseDockerfile,
+  parseInstruction,
   parseInstructions,
   platformArgs,
   proxyArgNames,
   StageScope,
+  type Instruction,
   type InstructionNode,
   type StageSyntax,
   type UndefinedReference,
@@ -109,10 +111,11 @@ export function planBuild(dockerfile: string, options: PlanOptions): BuildPlan {
       fromUndefined,
       consumedBuildArgs: scope.consumedBuildArgs,
     };
+    const triggers = onbuildTriggers(base);
     try {
-      for (const instruction of syntax.instructions) {
+      for (const [i, instruction] of [...triggers, ...syntax.instructions].entries()) {
         const expanded = scope.apply(instruction) as PlannedStep["instruction"];
-        const step: PlannedStep = { instruction: expanded, args: stepArgs(scope) };
+        const step: PlannedStep = { instruction: expanded, args: stepArgs(scope), ...(i < triggers.length ? { trigger: true } : {}) };
         const reference = stageReference(expanded);
         if (reference !== undefined) {
           let target: StageBase;
@@ -134,6 +137,18 @@ export function planBuild(dockerfile: string, options: PlanOptions): BuildPlan {
     }
     finalEnv[syntax.index] = [...scope.env].map(([k, v]) => `${k}=${v}`);
     return result;
+  }
+
+  /** ONBUILD triggers of the base run first in the stage, as Docker runs them. */
+  function onbuildTriggers(base: StageBase): Exclude<Instruction, { kind: "from" }>[] {
+    if (base.kind === "stage") {
+      return program.stages[base.index]!.instructions.flatMap((i) => (i.kind === "onbuild" ? [i.inner as Exclude<Instruction, { kind: "from" }>] : []));
+    }
+    if (base.kind !== "image") return [];
+    const texts = options.baseImageOnBuild?.(base.ref) ?? [];
+    if (texts.length === 0) return [];
+    const triggerAst = parseDockerfile(texts.join("\n"), { file: `ONBUILD triggers of ${base.ref}` });
+    return triggerAst.instructions.map((node) => parseInstruction(node, triggerAst.lines) as Exclude<Instruction, { kind: "from" }>);
   }
 
   function expandFromWord(word: string, node: InstructionNode, undefinedNames: string[]): string {

@@ -14,6 +14,8 @@ export interface PlannedStep {
   instruction: Exclude<Instruction, { kind: "from" }>;
   /** ARG values in effect for this step (RUN gets them as environment), declaration order. */
   args: ReadonlyMap<string, string>;
+  /** Set for an ONBUILD trigger of the base image, run before the stage's own instructions. */
+  trigger?: boolean;
   /** For COPY --from / RUN --mount from=: the stage it reads, when it names a stage. */
   fromStage?: number;
 }
@@ -64,4 +66,6 @@ export interface PlanOptions {
   namedContexts?: ReadonlySet<string>;
   /** The environment (`K=V`) of a base image by reference, when already resolved. */
   baseImageEnv?: (ref: string) => readonly string[] | undefined;
+  /** The ONBUILD triggers (config OnBuild) of a base image by reference, when already resolved. */
+  baseImageOnBuild?: (ref: string) => readonly string[] | undefined;
 }

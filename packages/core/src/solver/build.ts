@@ -134,12 +134,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
     return found;
   };
-  const baseEnv = new Map<string, readonly string[]>();
+  const baseConfigs = new Map<string, ImageConfig>();
   for (const stage of draft.stages) {
     const ref = imageRefOf(stage, named);
-    if (ref) baseEnv.set(ref, (await atStep(file, stage, image(ref))).config.config?.Env ?? []);
+    if (ref) baseConfigs.set(ref, (await atStep(file, stage, image(ref))).config);
   }
-  const plan = planBuild(text, { ...planOptions, baseImageEnv: (ref) => baseEnv.get(ref) });
+  const plan = planBuild(text, {
+    ...planOptions,
+    baseImageEnv: (ref) => baseConfigs.get(ref)?.config?.Env ?? (baseConfigs.has(ref) ? [] : undefined),
+    baseImageOnBuild: (ref) => baseConfigs.get(ref)?.config?.OnBuild ?? undefined,
+  });
   for (const finding of plan.findings) {
     emit({ type: "warning", message: `${finding.rule}: ${finding.message}`, file, line: finding.range?.start.line, rule: finding.rule });
   }
