@@ -131,7 +131,7 @@ export class BuildahStorage {
 }
 
 /** Mount points at or below dir, from /proc/mounts (octal escapes decoded). */
-export async function mountsUnder(dir: string): Promise<string[]> {
+async function mountsUnder(dir: string): Promise<string[]> {
   const table = await readFile("/proc/mounts", "utf8");
   return table
     .split("\n")

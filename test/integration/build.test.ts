@@ -1,9 +1,12 @@
 // Real builds through the CLI: runc, overlayfs, the busybox base made offline.
 import { execFileSync } from "node:child_process";
-import { readFile, readdir, writeFile, lstat } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { cp, readFile, readdir, rm, writeFile, lstat } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeScratchDir } from "../support/scratch.js";
+import { treeManifest } from "../support/tree-manifest.js";
 import { runTsbuild } from "../support/tsbuild.js";
 import { expectNoLeftovers, fromBusybox, storeContents, writeTree } from "./helpers.js";
 
@@ -205,6 +208,21 @@ describe("building images", () => {
       expect(config.config.Labels).toEqual({ "org.example": "yes", extra: "1" });
       expect(config.rootfs.diff_ids).toHaveLength(2);
     }
+    // umoci and buildah read the same outputs.
+    execFileSync("umoci", ["unpack", "--image", `${dir}/layout:v1`, `${dir}/bundle`]);
+    expect(await readFile(path.join(dir, "bundle/rootfs/version"), "utf8")).toBe("v1\n");
+    // buildah names an oci: image after its path, which must be lowercase (mkdtemp's is not).
+    const lowercase = path.join(os.tmpdir(), `tsbuild-lc-${randomBytes(6).toString("hex")}`);
+    try {
+      await cp(path.join(dir, "layout"), lowercase, { recursive: true });
+      const buildah = ["--root", `${dir}/buildah`, "--runroot", `${dir}/buildah-run`, "--storage-driver", "vfs"];
+      for (const ref of [`oci:${lowercase}:v1`, `docker-archive:${dir}/docker.tar`]) {
+        expect(execFileSync("buildah", [...buildah, "pull", "-q", ref]).toString().trim()).toMatch(/^[0-9a-f]{64}$/);
+      }
+      execFileSync("buildah", [...buildah, "rmi", "--all", "--force"]);
+    } finally {
+      await rm(lowercase, { recursive: true, force: true });
+    }
     expect(await readFile(path.join(dir, "iid"), "utf8")).toBe(result.stdout.trim());
     const meta = JSON.parse(await readFile(path.join(dir, "meta.json"), "utf8")) as Record<string, unknown>;
     expect(meta["containerimage.config.digest"]).toBe(result.stdout.trim());
@@ -224,6 +242,42 @@ describe("building images", () => {
     const child = await build("-o", `type=local,dest=${dir}/out`, ".");
     expect(child.code, child.stderr).toBe(0);
     expect(await readFile(path.join(dir, "out/both"), "utf8")).toBe("triggered\napp\n");
+  });
+
+  it("gives the same layers with the native (copying) snapshotter as with overlay", async () => {
+    const from = await fromBusybox();
+    const { dir, root, ctx } = await setup({
+      Dockerfile: `${from}\nCOPY f /f\nRUN echo x > /x && rm /etc/group && chmod 700 /home/builder\n`,
+      "recreate.Dockerfile": `${from}\nRUN rm -rf /home && mkdir /home && echo new > /home/n\n`,
+      f: "content",
+    });
+    const env = { SOURCE_DATE_EPOCH: "1700000000" };
+    const layers: string[][] = [];
+    const trees: unknown[] = [];
+    for (const driver of ["overlay", "native"]) {
+      const r = await runTsbuild(["build", "--no-cache", "--storage-driver", driver, "--progress", "json", "."], { root, cwd: ctx, env });
+      expect(r.code, r.stderr).toBe(0);
+      const done = r.stderr.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; layers?: { diffID: string }[] }).find((e) => e.type === "build-done");
+      layers.push(done!.layers!.map((l) => l.diffID));
+      // A recreated directory may become an opaque dir or per-entry whiteouts (the native differ
+      // cannot always tell a recreated dir by its inode): the merged trees must agree either way.
+      const out = path.join(dir, `recreate-${driver}`);
+      const recreate = await runTsbuild(["build", "--no-cache", "--storage-driver", driver, "-f", "recreate.Dockerfile", "-o", `type=local,dest=${out}`, "."], { root, cwd: ctx, env });
+      expect(recreate.code, recreate.stderr).toBe(0);
+      trees.push((await treeManifest(out)).map(({ path: p, type, mode, uid, gid, sha256 }) => ({ p, type, mode, uid, gid, sha256 })));
+    }
+    expect(layers[0]).toHaveLength(3);
+    expect(layers[1]).toEqual(layers[0]);
+    expect(trees[1]).toEqual(trees[0]);
+    await expectNoLeftovers(root);
+  });
+
+  it("lets several builds share one store at once", async () => {
+    const from = await fromBusybox();
+    const { root, ctx } = await setup({ "a.Dockerfile": `${from}\nRUN echo a > /a\n`, "b.Dockerfile": `${from}\nRUN echo b > /b\n` });
+    const runs = await Promise.all(["a", "b", "a"].map((n, i) => runTsbuild(["build", "-f", `${n}.Dockerfile`, "-t", `shared:${i}`, "."], { root, cwd: ctx })));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    await expectNoLeftovers(root);
   });
 
   it("makes byte-identical images from the same inputs with SOURCE_DATE_EPOCH", async () => {

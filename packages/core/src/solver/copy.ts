@@ -26,6 +26,8 @@ export interface SelectedSource {
   /** The path the user wrote this source as (for --parents and messages). */
   written: string;
   stat: BigIntStats;
+  /** The name it is copied as: the matched name, before a symlink to it was followed. */
+  name: string;
   /** For --parents: the part of `rel` kept below the destination. */
   keep: string;
 }
@@ -58,7 +60,7 @@ export async function selectSources(root: CopySourceRoot, sources: readonly stri
     for (const rel of matches) {
       const resolved = await resolveSource(root, rel, written);
       const keepBase = keepFrom === "" ? rel : path.posix.relative(keepFrom, rel);
-      out.push({ rel: resolved.rel, written, stat: resolved.stat, keep: parents ? keepBase : "" });
+      out.push({ rel: resolved.rel, written, stat: resolved.stat, name: path.posix.basename(rel), keep: parents ? keepBase : "" });
     }
   }
   return out;
@@ -195,12 +197,12 @@ export async function copyIntoRootfs(
       await copyChildren(srcHost, destHost, root, options, hardlinks, exclude, "");
       continue;
     }
-    if (exclude?.matches(path.posix.basename(source.rel))) continue;
+    if (exclude?.matches(source.name)) continue;
     const intoDir = asDir || destStat?.isDirectory() === true;
-    const target = intoDir ? path.join(destHost, path.posix.basename(source.rel)) : destHost;
+    const target = intoDir ? path.join(destHost, source.name) : destHost;
     if (intoDir) await ensureDir(rootfs, destination.dest, options);
     else await ensureParents(rootfs, path.dirname(target), options);
-    await copyEntry(srcHost, source.stat, target, root, options, hardlinks, exclude, path.posix.basename(source.rel));
+    await copyEntry(srcHost, source.stat, target, root, options, hardlinks, exclude, source.name);
   }
 }
 
