@@ -37,9 +37,10 @@ export interface TargetSummary {
 
 export function buildOutline(plan: BuildPlan): BuildOutline {
   const lines = plan.ast.lines;
+  const floor = directivesEnd(plan);
   const args = new Map<string, OutlineArg>();
   const declare = (name: string, value: string | undefined, node: InstructionNode) => {
-    if (!args.has(name)) args.set(name, { name, value, description: commentAbove(lines, node) });
+    if (!args.has(name)) args.set(name, { name, value, description: commentAbove(lines, node, floor) });
   };
   for (const arg of plan.program.globalArgs) {
     for (const { name } of arg.args) declare(name, plan.globalArgs.get(name), arg.source);
@@ -60,7 +61,7 @@ export function listTargets(plan: BuildPlan): TargetSummary[] {
     .filter((s) => s.name !== undefined || s.index === last)
     .map((s) => ({
       name: s.name ?? String(s.index),
-      description: commentAbove(plan.ast.lines, plan.program.stages[s.index]!.from.source),
+      description: commentAbove(plan.ast.lines, plan.program.stages[s.index]!.from.source, directivesEnd(plan)),
       isDefault: s.index === last,
     }));
 }
@@ -80,16 +81,21 @@ function outlineStage(plan: BuildPlan, stage: PlannedStage): OutlineStage {
     index: stage.index,
     name: stage.name,
     base: baseText,
-    description: commentAbove(plan.ast.lines, syntax.from.source),
+    description: commentAbove(plan.ast.lines, syntax.from.source, directivesEnd(plan)),
     steps: syntax.instructions.map((i) => i.source.original.trim()),
     dependsOn: stage.dependsOn,
   };
 }
 
-/** The comment block directly above an instruction, `#` markers removed. */
-function commentAbove(lines: readonly string[], node: InstructionNode): string {
+/** The last line (1-based) of the parser directives, 0 when there are none. */
+function directivesEnd(plan: BuildPlan): number {
+  return Math.max(0, ...Object.values(plan.ast.directives.ranges).map((r) => r?.end.line ?? 0));
+}
+
+/** The comment block directly above an instruction, `#` markers removed; parser directives are not comments. */
+function commentAbove(lines: readonly string[], node: InstructionNode, floor: number): string {
   const out: string[] = [];
-  for (let i = node.range.start.line - 2; i >= 0; i--) {
+  for (let i = node.range.start.line - 2; i >= floor; i--) {
     const match = /^\s*#\s?(.*)$/.exec(lines[i] ?? "");
     if (!match) break;
     out.unshift(match[1]!.trimEnd());
