@@ -1,5 +1,6 @@
 // Text renderings of planning results for `--call outline|targets|check`.
 import type { BuildCheckFinding, BuildOutline, TargetSummary } from "@tsbuild/core";
+import { table } from "./table.js";
 
 export function renderOutline(outline: BuildOutline): string {
   const out: string[] = [];
@@ -42,10 +43,4 @@ export function renderFinding(f: BuildCheckFinding, file: string, lines: readonl
     text += `\n ${n} | ${lines[n - 1] ?? ""}`;
   }
   return text;
-}
-
-function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("").trimEnd();
-  return [line(header), ...rows.map(line)];
 }

@@ -51,12 +51,20 @@ describe("prune and diskUsage", () => {
     const df = await store.diskUsage();
     const one = df.images.find((i) => i.name === "one:latest")!;
     expect(one.sharedSize).toBe(4000);
-    expect(one.uniqueSize).toBe(one.size - 4000);
-    expect(one.size).toBeGreaterThan(4300);
+    expect(one.size).toBe(4300);
+    expect(one.uniqueSize).toBe(300);
+    expect(one.configDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(one.configDigest).not.toBe(df.images.find((i) => i.name === "two:latest")!.configDigest);
+    expect(df.totals.imagesBytes).toBe(4000 + 300 + 200);
     expect(df.layers.find((l) => l.diffID === base.diffID)).toMatchObject({ images: 2, cacheRecords: 1 });
     expect(df.cacheRecords.find((c) => c.key === keyKept)!.shared).toBe(true);
     expect(df.cacheRecords.find((c) => c.key === keyDropped)!.shared).toBe(false);
     expect(df.totals.reclaimableBytes).toBeGreaterThan(800 + orphan.size);
+    const { layers, blobs, cacheRecords } = df.totals.reclaimable;
+    expect(layers).toBeGreaterThan(800);
+    expect(blobs).toBe(orphan.size);
+    expect(cacheRecords).toBeGreaterThan(0);
+    expect(layers + blobs + cacheRecords).toBe(df.totals.reclaimableBytes);
 
     const pruned = await store.prune();
     expect(pruned.layers).toEqual([dangling.diffID]);

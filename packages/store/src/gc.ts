@@ -4,7 +4,9 @@
 // and the config's diff_ids -> unpacked layers; a reachable layer keeps the blobs its record
 // lists. A cache record names the layers it uses (CacheRecordInput.layers): it is kept for free
 // while all of them are reachable from a tag, else it is a candidate, and removing a layer
-// removes the cache records that use it (they would be misses anyway).
+// removes the cache records that use it (they would be misses anyway). A record that uses no
+// layer (a step that changed nothing, a miss explanation) holds nothing a tag needs: it is a
+// candidate too, so such records cannot pile up.
 //
 // Sizes: a blob counts its file size; a layer counts its uncompressed tar size (record.size,
 // standing in for its unpacked diff/ so no walk of the tree is needed) plus the blobs it owns.
@@ -34,10 +36,10 @@ interface CacheEntry {
 interface ImageWalk {
   tag: TaggedImage;
   blobs: Set<string>;
-  /** The manifests, indexes and configs among `blobs`. */
-  documents: Set<string>;
   /** diffID -> the blob descriptor size (used when the layer is not unpacked here). */
   layers: Map<string, number>;
+  /** The config of the (first) manifest: the image ID. */
+  configDigest?: string;
   created?: string;
   /** A document the tag needs is missing from the store. */
   incomplete: boolean;
@@ -66,7 +68,7 @@ async function readJson(file: string): Promise<unknown> {
 }
 
 async function walkImage(paths: StorePaths, blobs: Map<string, BlobEntry>, tag: TaggedImage): Promise<ImageWalk> {
-  const walk: ImageWalk = { tag, blobs: new Set(), documents: new Set(), layers: new Map(), incomplete: false };
+  const walk: ImageWalk = { tag, blobs: new Set(), layers: new Map(), incomplete: false };
   const visit = async (digest: string, depth: number): Promise<void> => {
     const entry = blobs.get(digest);
     if (!entry || entry.size > MAX_DOCUMENT_BYTES || depth > 8) {
@@ -74,7 +76,6 @@ async function walkImage(paths: StorePaths, blobs: Map<string, BlobEntry>, tag: 
       return;
     }
     walk.blobs.add(digest);
-    walk.documents.add(digest);
     const doc = (await readJson(blobFile(paths, digest))) as {
       mediaType?: string;
       manifests?: { digest: string }[];
@@ -99,7 +100,7 @@ async function walkImage(paths: StorePaths, blobs: Map<string, BlobEntry>, tag: 
       return;
     }
     walk.blobs.add(configDigest);
-    walk.documents.add(configDigest);
+    walk.configDigest ??= configDigest;
     walk.created ??= config.created;
     const diffIDs = config.rootfs?.diff_ids ?? [];
     (doc.layers ?? []).forEach((layer, i) => {
@@ -175,7 +176,7 @@ function planCollection(inv: Inventory): Plan {
       cacheUsers.set(diffID, [...(cacheUsers.get(diffID) ?? []), key]);
       layerLastUsed.set(diffID, Math.max(layerLastUsed.get(diffID) ?? 0, entry.mtimeMs));
     }
-    if (!entry.record.layers.every((d) => reachableLayers.has(d))) {
+    if (entry.record.layers.length === 0 || !entry.record.layers.every((d) => reachableLayers.has(d))) {
       candidates.push({ kind: "cache", id: key, bytes: entry.fileSize, lastUsedMs: entry.mtimeMs });
     }
   }
@@ -286,8 +287,10 @@ export async function prune(paths: StorePaths, options: PruneOptions = {}): Prom
 export interface ImageUsage {
   name: string;
   manifestDigest: string;
+  /** The digest of its config, the image ID (of the first manifest, for an index). */
+  configDigest?: string;
   created?: string;
-  /** Bytes of its layers (uncompressed) plus its manifest(s) and config(s). */
+  /** Bytes of its layers, uncompressed (as `docker images` counts). */
   size: number;
   /** Bytes of its layers that another image (another manifest) also uses. */
   sharedSize: number;
@@ -328,8 +331,12 @@ export interface DiskUsage {
     layersBytes: number;
     cacheBytes: number;
     totalBytes: number;
+    /** Uncompressed bytes of the layers tagged images use, each layer counted once. */
+    imagesBytes: number;
     /** What prune() without keepStorage would free. */
     reclaimableBytes: number;
+    /** reclaimableBytes by what prune removes: layers (with blobs only they own), other blobs, cache records. */
+    reclaimable: { layers: number; blobs: number; cacheRecords: number };
   };
 }
 
@@ -352,10 +359,10 @@ export async function diskUsage(paths: StorePaths): Promise<DiskUsage> {
       size += bytes;
       if ((usedBy.get(diffID)?.size ?? 0) > 1) sharedSize += bytes;
     }
-    for (const d of image.documents) size += inv.blobs.get(d)?.size ?? 0;
     return {
       name: image.tag.name,
       manifestDigest: image.tag.manifestDigest,
+      configDigest: image.configDigest,
       created: image.created,
       size,
       sharedSize,
@@ -385,6 +392,13 @@ export async function diskUsage(paths: StorePaths): Promise<DiskUsage> {
   for (const r of inv.layers.values()) layersBytes += r.size;
   let cacheBytes = 0;
   for (const c of inv.cache.values()) cacheBytes += c.fileSize;
+  const imageLayers = new Map<string, number>();
+  for (const image of inv.images) for (const [diffID, blobSize] of image.layers) imageLayers.set(diffID, layerSize(diffID, blobSize));
+  let imagesBytes = 0;
+  for (const bytes of imageLayers.values()) imagesBytes += bytes;
+  const reclaimable = { layers: 0, blobs: 0, cacheRecords: 0 };
+  const field = { layer: "layers", blob: "blobs", cache: "cacheRecords" } as const;
+  for (const c of plan.candidates) reclaimable[field[c.kind]] += c.bytes;
   return {
     images,
     layers,
@@ -397,7 +411,9 @@ export async function diskUsage(paths: StorePaths): Promise<DiskUsage> {
       layersBytes,
       cacheBytes,
       totalBytes: plan.totalBytes,
+      imagesBytes,
       reclaimableBytes: plan.candidates.reduce((sum, c) => sum + c.bytes, 0),
+      reclaimable,
     },
   };
 }

@@ -1,0 +1,289 @@
+// `tsbuild images`, `rmi`, `prune` and `df`: looking at and tidying the local store.
+// The store root is `--root`, else TSBUILD_ROOT, else the default of DESIGN.md.
+import { createInterface } from "node:readline/promises";
+import type { Argv, CommandModule } from "yargs";
+import {
+  defaultStoreRoot,
+  InvalidImageNameError,
+  normalizeImageName,
+  openStore,
+  Store,
+  type DiskUsage,
+  type ImageUsage,
+  type PruneResult,
+} from "@tsbuild/store";
+import { UsageError } from "./dockerfile-input.js";
+import { formatSize } from "./progress.js";
+import { table } from "./table.js";
+
+interface StoreArgs {
+  root?: string;
+}
+
+function storeRoot(args: StoreArgs): string {
+  if (args.root === "") throw new UsageError("--root needs a directory");
+  return args.root ?? defaultStoreRoot(process.env, process.getuid?.() ?? 0);
+}
+
+/** Reads need no writable store and create nothing: a store that does not exist yet is empty. */
+const readStore = (args: StoreArgs) => new Store(storeRoot(args));
+
+const SIZE = /^(\d+(?:\.\d+)?) ?(?:([kmgtp])(i)?)?b?$/i;
+
+/** `10GB` (10^10 bytes), `500mb`, `1.5GiB` (1.5 * 2^30), `4096` (bytes). */
+export function parseSize(text: string, flag: string): number {
+  const match = SIZE.exec(text.trim());
+  if (!match) throw new UsageError(`${flag} expects a size such as 10GB, 500MB or 1.5GiB, got ${JSON.stringify(text)}`);
+  const power = match[2] ? "kmgtp".indexOf(match[2].toLowerCase()) + 1 : 0;
+  return Math.floor(Number(match[1]) * (match[3] ? 1024 : 1000) ** power);
+}
+
+/** How long ago, in docker's words (go-units HumanDuration): "About a minute ago", "3 days ago". */
+export function timeAgo(iso: string | undefined, now: number): string {
+  const then = iso === undefined ? NaN : Date.parse(iso);
+  if (Number.isNaN(then)) return "N/A";
+  const ms = now - then;
+  const seconds = Math.floor(ms / 1000);
+  const minutes = Math.floor(ms / 60_000);
+  const hours = Math.round(ms / 3_600_000);
+  let text: string;
+  if (seconds < 1) text = "Less than a second";
+  else if (seconds === 1) text = "1 second";
+  else if (seconds < 60) text = `${seconds} seconds`;
+  else if (minutes === 1) text = "About a minute";
+  else if (minutes < 60) text = `${minutes} minutes`;
+  else if (hours === 1) text = "About an hour";
+  else if (hours < 48) text = `${hours} hours`;
+  else if (hours < 24 * 7 * 2) text = `${Math.floor(hours / 24)} days`;
+  else if (hours < 24 * 30 * 2) text = `${Math.floor(hours / 24 / 7)} weeks`;
+  else if (hours < 24 * 365 * 2) text = `${Math.floor(hours / 24 / 30)} months`;
+  else text = `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+  return `${text} ago`;
+}
+
+/** `sha256:abc…` -> its first 12 hex digits, as docker shows IDs. */
+export const shortId = (digest: string) => digest.slice(digest.indexOf(":") + 1, digest.indexOf(":") + 13);
+
+/** `me/app:1` -> ["me/app", "1"]; normalised names always carry a tag after the last `/`. */
+function splitName(name: string): [repository: string, tag: string] {
+  const colon = name.lastIndexOf(":");
+  return [name.slice(0, colon), name.slice(colon + 1)];
+}
+
+function imageName(name: string): string {
+  try {
+    return normalizeImageName(name);
+  } catch (error) {
+    if (error instanceof InvalidImageNameError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** Keeps images matching `REPOSITORY[:TAG]` (without a tag: every tag of the repository). */
+function matchingImages(images: readonly ImageUsage[], reference: string | undefined): ImageUsage[] {
+  if (reference === undefined) return [...images];
+  const [repository, tag] = splitName(imageName(reference));
+  const hasTag = reference.lastIndexOf(":") > reference.lastIndexOf("/");
+  return images.filter((i) => {
+    const [r, t] = splitName(i.name);
+    return r === repository && (!hasTag || t === tag);
+  });
+}
+
+const newestFirst = <T>(created: (x: T) => string | undefined) => (a: T, b: T) =>
+  (Date.parse(created(b) ?? "") || 0) - (Date.parse(created(a) ?? "") || 0);
+
+export interface ImagesView {
+  quiet: boolean;
+  digests: boolean;
+  noTrunc: boolean;
+}
+
+export function renderImages(images: readonly ImageUsage[], view: ImagesView, now: number): string {
+  const sorted = [...images].sort((a, b) => newestFirst<ImageUsage>((i) => i.created)(a, b) || a.name.localeCompare(b.name));
+  const id = (i: ImageUsage) => (i.configDigest ? (view.noTrunc ? i.configDigest : shortId(i.configDigest)) : "<incomplete>");
+  if (view.quiet) return sorted.filter((i) => i.configDigest).map((i) => `${id(i)}\n`).join("");
+  const header = ["REPOSITORY", "TAG", ...(view.digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"];
+  const rows = sorted.map((i) => [...splitName(i.name), ...(view.digests ? [i.manifestDigest] : []), id(i), timeAgo(i.created, now), formatSize(i.size)]);
+  return `${table(header, rows).join("\n")}\n`;
+}
+
+export function renderPrune(result: PruneResult): string {
+  const out: string[] = [];
+  const section = (title: string, ids: readonly string[]) => {
+    if (ids.length > 0) out.push(`${title}:`, ...ids, "");
+  };
+  section("Deleted layers", result.layers);
+  section("Deleted build cache records", result.cacheRecords);
+  section("Deleted blobs", result.blobs);
+  out.push(`Total reclaimed space: ${formatSize(result.bytesFreed)}`);
+  return `${out.join("\n")}\n`;
+}
+
+const withShare = (part: number, whole: number) => `${formatSize(part)} (${whole > 0 ? Math.floor((part * 100) / whole) : 0}%)`;
+
+export function renderDiskUsage(du: DiskUsage, verbose: boolean, now: number): string {
+  const t = du.totals;
+  const layersAndBlobs = t.totalBytes - t.cacheBytes;
+  const summary = table(
+    ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+    [
+      // Tags are what prune keeps: an image is reclaimed only after `rmi`.
+      ["Images", String(t.images), String(t.images), formatSize(t.imagesBytes), withShare(0, t.imagesBytes)],
+      ["Layers", String(t.layers), String(du.layers.filter((l) => l.images > 0).length), formatSize(layersAndBlobs), withShare(t.reclaimable.layers + t.reclaimable.blobs, layersAndBlobs)],
+      ["Build Cache", String(t.cacheRecords), String(du.cacheRecords.filter((c) => c.shared).length), formatSize(t.cacheBytes), withShare(t.reclaimable.cacheRecords, t.cacheBytes)],
+    ],
+  );
+  if (!verbose) return `${summary.join("\n")}\n`;
+  const images = [...du.images].sort((a, b) => newestFirst<ImageUsage>((i) => i.created)(a, b) || a.name.localeCompare(b.name));
+  const layers = [...du.layers].sort(newestFirst((l) => l.createdAt));
+  const records = [...du.cacheRecords].sort(newestFirst((c) => c.lastUsedAt));
+  return [
+    ...summary,
+    "",
+    "Images space usage:",
+    "",
+    ...table(
+      ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE"],
+      images.map((i) => [...splitName(i.name), i.configDigest ? shortId(i.configDigest) : "<incomplete>", timeAgo(i.created, now), formatSize(i.size), formatSize(i.sharedSize), formatSize(i.uniqueSize)]),
+    ),
+    "",
+    "Layers space usage:",
+    "",
+    ...table(
+      ["LAYER ID", "SIZE", "CREATED", "IMAGES", "CACHE RECORDS"],
+      layers.map((l) => [shortId(l.diffID), formatSize(l.size), timeAgo(l.createdAt, now), String(l.images), String(l.cacheRecords)]),
+    ),
+    "",
+    `Build cache usage: ${formatSize(t.cacheBytes)}`,
+    "",
+    ...table(
+      ["CACHE ID", "SIZE", "CREATED", "LAST USED", "SHARED"],
+      records.map((c) => [shortId(c.key), formatSize(c.size), timeAgo(c.createdAt, now), timeAgo(c.lastUsedAt, now), String(c.shared)]),
+    ),
+    "",
+  ].join("\n");
+}
+
+/** Asks on the terminal; anything but y/yes (including no answer: stdin at its end) is no. */
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const noAnswer = new Promise<undefined>((resolve) => rl.once("close", () => resolve(undefined)));
+  const answer = await Promise.race([rl.question(question).catch(() => undefined), noAnswer]);
+  if (answer === undefined) process.stderr.write("\n"); // end the prompt's line
+  rl.close();
+  return /^y(es)?$/i.test(answer?.trim() ?? "");
+}
+
+interface ImagesArgs extends StoreArgs {
+  reference?: string;
+  quiet: boolean;
+  digests: boolean;
+  "no-trunc": boolean;
+}
+
+export const imagesCommand: CommandModule<object, ImagesArgs> = {
+  command: "images [reference]",
+  describe: "List the images in the local store",
+  builder: (y) =>
+    y
+      .positional("reference", { type: "string", describe: "Only images of this REPOSITORY[:TAG]" })
+      .option("quiet", { alias: "q", type: "boolean", default: false, describe: "Only print image IDs" })
+      .option("digests", { type: "boolean", default: false, describe: "Show the manifest digests" })
+      .option("no-trunc", { type: "boolean", default: false, describe: "Show full image IDs (sha256:…)" })
+      .epilog(
+        "IMAGE ID is the digest of the image config (short: 12 hex digits); SIZE is the sum of its layers, uncompressed. " +
+          "The store is --root, else TSBUILD_ROOT, else /var/lib/tsbuild (root) or $XDG_DATA_HOME/tsbuild.",
+      ) as Argv<ImagesArgs>,
+  handler: async (args) => {
+    const { images } = await readStore(args).diskUsage();
+    const view = { quiet: args.quiet, digests: args.digests, noTrunc: args["no-trunc"] };
+    process.stdout.write(renderImages(matchingImages(images, args.reference), view, Date.now()));
+  },
+};
+
+interface RmiArgs extends StoreArgs {
+  image: string[];
+}
+
+/** `rmi` reports a missing image and goes on with the others; the exit code is then 1. */
+export function rmiCommand(setExitCode: (code: number) => void): CommandModule<object, RmiArgs> {
+  return {
+    command: "rmi <image..>",
+    describe: "Remove image names (tags) from the local store",
+    builder: (y) =>
+      y
+        .positional("image", { type: "string", array: true, demandOption: true, describe: "NAME[:TAG] of an image (see tsbuild images)" })
+        .epilog("The image's layers and build cache stay until `tsbuild prune` removes what no remaining image uses.") as Argv<RmiArgs>,
+    handler: async (args) => {
+      // Every name is checked before anything is untagged: a typo leaves the store as it was.
+      const names = args.image.map(imageName);
+      const root = storeRoot(args);
+      const store = new Store(root);
+      // Opened for writing (which creates its directories) only once there is something to untag.
+      let writable: Store | undefined;
+      for (const name of names) {
+        const found = (await store.resolveTag(name)) !== undefined;
+        // untag says false when another process removed the name in between.
+        if (found && (await (writable ??= await openStore(root)).untag(name))) {
+          process.stdout.write(`Untagged: ${name}\n`);
+        } else {
+          process.stderr.write(`tsbuild: no such image: ${name} (tsbuild images lists them)\n`);
+          setExitCode(1);
+        }
+      }
+    },
+  };
+}
+
+interface PruneArgs extends StoreArgs {
+  "keep-storage"?: string;
+  force: boolean;
+}
+
+export const pruneCommand: CommandModule<object, PruneArgs> = {
+  command: "prune",
+  describe: "Remove layers, blobs and build cache that no tagged image uses",
+  builder: (y) =>
+    y
+      .option("keep-storage", {
+        type: "string",
+        describe: "Stop once the store is at most this size (e.g. 10GB, 500MB, 1.5GiB; kB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024); the least recently used go first",
+      })
+      .option("force", { alias: "f", type: "boolean", default: false, describe: "Do not ask for confirmation" })
+      .epilog("Tagged images and the build cache of their layers are kept; `tsbuild rmi` an image first to let prune reclaim it.") as Argv<PruneArgs>,
+  handler: async (args) => {
+    const keepStorage = args["keep-storage"] === undefined ? undefined : parseSize(args["keep-storage"], "--keep-storage");
+    const root = storeRoot(args);
+    if (!args.force) {
+      const what = keepStorage === undefined ? "all" : `the least recently used, until the store is at most ${formatSize(keepStorage)}, of the`;
+      process.stderr.write(`WARNING! This will remove ${what} layers, blobs and build cache records that no tagged image uses (store: ${root}).\n`);
+      if (!(await confirm("Are you sure you want to continue? [y/N] "))) throw new Error("prune cancelled, nothing was removed (pass -f to prune without asking)");
+    }
+    const store = await openStore(root);
+    process.stdout.write(renderPrune(await store.prune({ keepStorage })));
+  },
+};
+
+interface DfArgs extends StoreArgs {
+  verbose: boolean;
+}
+
+export const dfCommand: CommandModule<object, DfArgs> = {
+  command: "df",
+  describe: "Show the store's disk usage: images, layers and build cache",
+  builder: (y) =>
+    y
+      .option("verbose", { alias: "v", type: "boolean", default: false, describe: "Also list each image, layer and cache record" })
+      .epilog(
+        [
+          "Images: tagged images and their layers (uncompressed), each layer counted once; tagged images are never pruned.",
+          "Layers: every stored layer with its blobs, and the other blobs (manifests, configs); ACTIVE are used by a tagged image.",
+          "Build Cache: the cache records themselves (their layers count under Layers); ACTIVE records only use layers of tagged images, so prune keeps them.",
+          "RECLAIMABLE is what `tsbuild prune` would free. With -v, SHARED SIZE is the part of an image that another image also uses.",
+        ].join("\n"),
+      ) as Argv<DfArgs>,
+  handler: async (args) => {
+    process.stdout.write(renderDiskUsage(await readStore(args).diskUsage(), args.verbose, Date.now()));
+  },
+};
