@@ -2,21 +2,49 @@
 // lazily. The glob-to-regexp step passes `[`, `]`, `^`, `{`, `}`, `|` and every `\x` escape
 // straight through, so Go's regexp grammar decides what those mean: `\d` is a digit class,
 // `[[:alpha:]]` a POSIX class, `a|b` an alternation, `x{2}` a repetition, `[l-O]` an error.
-// This module parses that Go syntax and writes an equivalent JavaScript RegExp (flag `u`), or
-// says why Go would refuse it.
+// This module parses that Go syntax into a small tree, or says why Go would refuse it; the
+// tree runs on the linear-time matcher in go-regexp-automaton.ts, as Go's RE2 engine would (a
+// backtracking JavaScript RegExp takes exponential time on patterns like `a*a*a*a*a*b`).
 //
 // The source always comes from `globToGoRegexp`, which escapes `(` and `)` and emits them only
 // in `(.*/)?`, so flag groups such as `(?i)` cannot occur.
+import { GoRegexpProgram } from "./go-regexp-automaton.js";
 
-export type GoRegexpResult = { regexp: RegExp } | { error: string };
+export type GoRegexpResult = { program: GoRegexpProgram } | { error: string };
+
+/**
+ * A set of code points: the union of `ranges` and of JavaScript Unicode property escapes
+ * (`\p{L}`, `\P{Script=Greek}`; JavaScript is where the Unicode tables are), complemented when
+ * `negated`.
+ */
+export interface CodePointSet {
+  readonly negated: boolean;
+  readonly ranges: readonly Range[];
+  readonly properties: readonly string[];
+}
+
+/** Go's empty-width assertions without the multi-line flag; word boundaries use ASCII word characters. */
+export type Assertion = "beginText" | "endText" | "wordBoundary" | "notWordBoundary";
+
+/** A parsed Go regexp. Groups are only grouping here (a match is a yes or no), so they leave no node. */
+export type GoRegexpNode =
+  | { readonly kind: "codePoint"; readonly set: CodePointSet }
+  | { readonly kind: "assertion"; readonly assertion: Assertion }
+  | { readonly kind: "concat"; readonly items: readonly GoRegexpNode[] }
+  | { readonly kind: "alternate"; readonly alternatives: readonly GoRegexpNode[] }
+  /** `max` is -1 for no upper bound. */
+  | { readonly kind: "repeat"; readonly item: GoRegexpNode; readonly min: number; readonly max: number };
 
 class GoSyntaxError extends Error {}
 
-type Range = readonly [number, number];
+/** Inclusive code point range. */
+export type Range = readonly [number, number];
 
 const MAX_RUNE = 0x10ffff;
 /** Go rejects a counted repetition above this. */
 const MAX_REPEAT = 1000;
+/** Go's cap on `programSize`: 128 MiB of 40-byte instructions. */
+const MAX_PROGRAM_SIZE = Math.floor((128 << 20) / 40);
 
 const PERL_GROUPS: Record<string, Range[]> = {
   d: [[0x30, 0x39]],
@@ -65,44 +93,95 @@ const GO_SCRIPTS = new Set(
   Vithkuqi Wancho Warang_Citi Yezidi Yi Zanabazar_Square`.split(/\s+/),
 );
 
+const ESCAPED_ASSERTIONS: Partial<Record<string, Assertion>> = {
+  A: "beginText",
+  z: "endText",
+  b: "wordBoundary",
+  B: "notWordBoundary",
+};
+
 const C_ESCAPES: Record<string, number> = { a: 7, f: 12, n: 10, r: 13, t: 9, v: 11 };
 
 export function compileGoRegexp(source: string): GoRegexpResult {
   try {
-    return { regexp: new RegExp(new Translator(source).translate(), "u") };
+    return { program: new GoRegexpProgram(parseGoRegexp(source)) };
   } catch (error) {
     if (error instanceof GoSyntaxError) return { error: error.message };
     throw error;
   }
 }
 
-class Translator {
+/** Parses Go regexp syntax; throws GoSyntaxError with Go's message when Go would refuse it. */
+export function parseGoRegexp(source: string): GoRegexpNode {
+  const root = new Parser(source).parse();
+  if (programSize(root) > MAX_PROGRAM_SIZE) throw new GoSyntaxError("expression too large");
+  return root;
+}
+
+/**
+ * Go's estimate of a regexp's compiled size (parser.calcSize), which it caps since Go 1.19.2
+ * so that counted repetitions such as `[^/]{1000}` written thousands of times cannot take all
+ * memory. Go counts each `(…)` two more and factors common prefixes out of alternations; near
+ * the cap that can change the verdict, nowhere else.
+ */
+function programSize(node: GoRegexpNode): number {
+  let size: number;
+  switch (node.kind) {
+    case "codePoint":
+    case "assertion":
+      return 1;
+    case "concat":
+      size = node.items.reduce((sum, item) => sum + programSize(item), 0);
+      break;
+    case "alternate":
+      size = node.alternatives.reduce((sum, item) => sum + programSize(item), node.alternatives.length - 1);
+      break;
+    case "repeat": {
+      const item = programSize(node.item);
+      if (node.max >= 0) size = node.max * item + (node.max - node.min);
+      else size = node.min === 0 ? 2 + item : 1 + node.min * item;
+      break;
+    }
+  }
+  return Math.max(1, size);
+}
+
+class Parser {
   private readonly chars: string[];
   private pos = 0;
+  private lastPosixClassEnd: { from: number; at: number } | undefined;
 
   constructor(source: string) {
     this.chars = Array.from(source);
   }
 
-  translate(): string {
-    // Per open group, its alternatives, each a list of JS fragments; a repetition wraps the last fragment.
-    const groups: string[][][] = [[[]]];
-    let afterRepeat = false;
+  parse(): GoRegexpNode {
+    // Per open group, its alternatives, each a list of units; a repetition wraps the last unit.
+    const groups: GoRegexpNode[][][] = [[[]]];
+    // Where the repetition operator just before this token started, for Go's nested-repetition error.
+    let lastRepeatStart = -1;
     while (this.pos < this.chars.length) {
       const c = this.chars[this.pos];
       const alternatives = groups[groups.length - 1];
       const units = alternatives[alternatives.length - 1];
-      const quantifier = c === "*" || c === "?" ? c : c === "{" ? this.countedRepeat() : undefined;
-      if (quantifier !== undefined) {
-        if (units.length === 0) throw new GoSyntaxError(`missing argument to repetition operator: ${quantifier}`);
-        if (afterRepeat) throw new GoSyntaxError(`invalid nested repetition operator: ${quantifier}`);
-        units[units.length - 1] = `(?:${units[units.length - 1]})${quantifier}`;
+      const operatorStart = this.pos;
+      const bounds =
+        c === "*" ? ([0, -1] as const) : c === "?" ? ([0, 1] as const) : c === "{" ? this.countedRepeat() : undefined;
+      if (bounds !== undefined) {
         if (c !== "{") this.pos++;
         if (this.chars[this.pos] === "?") this.pos++; // non-greedy: same set of matches
-        afterRepeat = true;
+        if (lastRepeatStart >= 0) {
+          throw new GoSyntaxError(`invalid nested repetition operator: ${this.text(lastRepeatStart, this.pos)}`);
+        }
+        if (units.length === 0) {
+          throw new GoSyntaxError(`missing argument to repetition operator: ${this.text(operatorStart, this.pos)}`);
+        }
+        const [min, max] = bounds;
+        units[units.length - 1] = { kind: "repeat", item: units[units.length - 1], min, max };
+        lastRepeatStart = operatorStart;
         continue;
       }
-      afterRepeat = false;
+      lastRepeatStart = -1;
       if (c === "|") {
         alternatives.push([]);
         this.pos++;
@@ -113,16 +192,16 @@ class Translator {
         if (groups.length === 1) throw new GoSyntaxError("unexpected )");
         const inner = groups.pop()!;
         const outer = groups[groups.length - 1];
-        outer[outer.length - 1].push(`(?:${inner.map((alternative) => alternative.join("")).join("|")})`);
+        outer[outer.length - 1].push(alternation(inner));
         this.pos++;
       } else if (c === "^" || c === "$") {
-        units.push(c);
+        units.push({ kind: "assertion", assertion: c === "^" ? "beginText" : "endText" });
         this.pos++;
       } else if (c === ".") {
-        units.push("[^\\n]");
+        units.push(codePoints({ negated: true, ranges: [[0x0a, 0x0a]], properties: [] }));
         this.pos++;
       } else if (c === "[") {
-        units.push(this.characterClass());
+        units.push(codePoints(this.characterClass()));
       } else if (c === "\\") {
         units.push(...this.escapeOutsideClass());
       } else {
@@ -131,15 +210,23 @@ class Translator {
       }
     }
     if (groups.length > 1) throw new GoSyntaxError("missing closing )");
-    return groups[0].map((alternative) => alternative.join("")).join("|");
+    return alternation(groups[0]);
+  }
+
+  private text(start: number, end: number): string {
+    return this.chars.slice(start, end).join("");
   }
 
   /**
-   * At `{`: a well-formed `{n}`, `{n,}` or `{n,m}` is consumed and returned as a JS quantifier;
-   * anything else leaves `{` a literal (undefined, nothing consumed), as in Go.
+   * At `{`: a well-formed `{n}`, `{n,}` or `{n,m}` is consumed and returned as [min, max]
+   * (max -1: unbounded); anything else leaves `{` a literal (undefined, nothing consumed), as in Go.
    */
-  private countedRepeat(): string | undefined {
-    const ahead = this.chars.slice(this.pos).join("");
+  private countedRepeat(): readonly [number, number] | undefined {
+    // Only digits and a comma can come before the closing `}`: look no further, or a line of
+    // `{`s would take quadratic time.
+    let end = this.pos + 1;
+    while (end < this.chars.length && /[0-9,]/.test(this.chars[end])) end++;
+    const ahead = this.chars.slice(this.pos, end + 1).join("");
     const match = /^\{(0|[1-9][0-9]*)(?:(,)(0|[1-9][0-9]*)?)?\}/.exec(ahead);
     if (match === null) return undefined;
     const text = match[0];
@@ -149,41 +236,33 @@ class Translator {
       throw new GoSyntaxError(`invalid repeat count: ${text}`);
     }
     this.pos += text.length;
-    return max === min ? `{${min}}` : `{${min},${max < 0 ? "" : max}}`;
+    return [min, max];
   }
 
-  /** `\…` outside a class; returns the JS fragments (several for `\Q…\E`). */
-  private escapeOutsideClass(): string[] {
+  /** `\…` outside a class; returns its units (several for `\Q…\E`). */
+  private escapeOutsideClass(): GoRegexpNode[] {
     const next = this.chars[this.pos + 1];
-    switch (next) {
-      case "A":
-        this.pos += 2;
-        return ["^"];
-      case "z":
-        this.pos += 2;
-        return ["$"];
-      case "b":
-      case "B":
-        this.pos += 2;
-        return [`\\${next}`];
-      case "C":
-        throw new GoSyntaxError("invalid escape sequence: \\C");
-      case "Q": {
-        // Everything up to \E (or the end) is literal text.
-        let end = this.pos + 2;
-        while (end < this.chars.length && !(this.chars[end] === "\\" && this.chars[end + 1] === "E")) end++;
-        const text = this.chars.slice(this.pos + 2, end);
-        this.pos = Math.min(end + 2, this.chars.length);
-        return text.map((ch) => literal(ch.codePointAt(0)!));
-      }
+    const assertion = next === undefined ? undefined : ESCAPED_ASSERTIONS[next];
+    if (assertion !== undefined) {
+      this.pos += 2;
+      return [{ kind: "assertion", assertion }];
+    }
+    if (next === "C") throw new GoSyntaxError("invalid escape sequence: \\C");
+    if (next === "Q") {
+      // Everything up to \E (or the end) is literal text.
+      let end = this.pos + 2;
+      while (end < this.chars.length && !(this.chars[end] === "\\" && this.chars[end + 1] === "E")) end++;
+      const text = this.chars.slice(this.pos + 2, end);
+      this.pos = Math.min(end + 2, this.chars.length);
+      return text.map((ch) => literal(ch.codePointAt(0)!));
     }
     const group = this.groupEscape();
-    if (group !== undefined) return [`[${group}]`];
+    if (group !== undefined) return [codePoints({ negated: false, ...group })];
     return [literal(this.singleEscape())];
   }
 
-  /** `\pX`, `\p{Name}`, `\P…`, `\d`, `\D`, `\s`, `\S`, `\w`, `\W` as JS class contents; undefined for other escapes. */
-  private groupEscape(): string | undefined {
+  /** `\pX`, `\p{Name}`, `\P…`, `\d`, `\D`, `\s`, `\S`, `\w`, `\W` as class contents; undefined for other escapes. */
+  private groupEscape(): ClassContents | undefined {
     const next = this.chars[this.pos + 1];
     if (next === "p" || next === "P") {
       let name: string;
@@ -202,17 +281,17 @@ class Translator {
         negated = !negated;
         name = name.slice(1);
       }
-      const contents = unicodeClass(name, negated);
-      if (contents === undefined) {
+      const properties = unicodeClass(name, negated);
+      if (properties === undefined) {
         throw new GoSyntaxError(`invalid character class range: ${this.chars.slice(this.pos, end).join("")}`);
       }
       this.pos = end;
-      return contents;
+      return { ranges: [], properties };
     }
     if (next !== undefined && "dDsSwW".includes(next)) {
       this.pos += 2;
       const ranges = PERL_GROUPS[next.toLowerCase()];
-      return classRanges(next === next.toUpperCase() ? complement(ranges) : ranges);
+      return { ranges: next === next.toUpperCase() ? complement(ranges) : ranges, properties: [] };
     }
     return undefined;
   }
@@ -262,8 +341,8 @@ class Translator {
     throw new GoSyntaxError(`invalid escape sequence: \\x${hex}`);
   }
 
-  /** `[…]` (Go's parseClass), as one JS class. */
-  private characterClass(): string {
+  /** `[…]` (Go's parseClass). */
+  private characterClass(): CodePointSet {
     const start = this.pos;
     this.pos++;
     let negated = false;
@@ -271,24 +350,19 @@ class Translator {
       negated = true;
       this.pos++;
     }
-    let body = "";
+    const ranges: Range[] = [];
+    const properties: string[] = [];
     let first = true; // `]` right after `[` or `[^` is a literal
     while (this.pos >= this.chars.length || this.chars[this.pos] !== "]" || first) {
       first = false;
       if (this.pos >= this.chars.length) {
         throw new GoSyntaxError(`missing closing ]: ${this.chars.slice(start).join("")}`);
       }
-      const named = this.posixClass();
+      const named = this.posixClass() ?? (this.chars[this.pos] === "\\" ? this.groupEscape() : undefined);
       if (named !== undefined) {
-        body += named;
+        ranges.push(...named.ranges);
+        properties.push(...named.properties);
         continue;
-      }
-      if (this.chars[this.pos] === "\\") {
-        const group = this.groupEscape();
-        if (group !== undefined) {
-          body += group;
-          continue;
-        }
       }
       const rangeStart = this.pos;
       const lo = this.classChar(start);
@@ -302,26 +376,38 @@ class Translator {
           );
         }
       }
-      body += classRanges([[lo, hi]]);
+      ranges.push([lo, hi]);
     }
     this.pos++;
-    return `[${negated ? "^" : ""}${body}]`;
+    return { negated, ranges, properties };
   }
 
   /** `[:name:]` / `[:^name:]`; Go looks for the closing `:]` anywhere further on. */
-  private posixClass(): string | undefined {
+  private posixClass(): ClassContents | undefined {
     if (this.chars[this.pos] !== "[" || this.chars[this.pos + 1] !== ":" || this.pos + 2 >= this.chars.length) {
       return undefined;
     }
-    let close = this.pos + 2;
-    while (close + 1 < this.chars.length && !(this.chars[close] === ":" && this.chars[close + 1] === "]")) close++;
-    if (close + 1 >= this.chars.length) return undefined;
+    const close = this.posixClassEnd(this.pos + 2);
+    if (close < 0) return undefined;
     const name = this.chars.slice(this.pos + 2, close).join("");
     const negated = name.startsWith("^");
     const key = negated ? name.slice(1) : name;
     if (!Object.hasOwn(POSIX_GROUPS, key)) throw new GoSyntaxError(`invalid character class range: [:${name}:]`);
     this.pos = close + 2;
-    return classRanges(negated ? complement(POSIX_GROUPS[key]) : POSIX_GROUPS[key]);
+    return { ranges: negated ? complement(POSIX_GROUPS[key]) : POSIX_GROUPS[key], properties: [] };
+  }
+
+  /**
+   * Where the first `:]` at or after `from` is, or -1. The last answer is kept: a later search
+   * that starts before it finds it again, so a line of `[:`s costs linear, not quadratic, time.
+   */
+  private posixClassEnd(from: number): number {
+    const last = this.lastPosixClassEnd;
+    if (last !== undefined && last.from <= from && (last.at < 0 || last.at >= from)) return last.at;
+    let at = from;
+    while (at + 1 < this.chars.length && !(this.chars[at] === ":" && this.chars[at + 1] === "]")) at++;
+    this.lastPosixClassEnd = { from, at: at + 1 < this.chars.length ? at : -1 };
+    return this.lastPosixClassEnd.at;
   }
 
   private classChar(classStart: number): number {
@@ -333,28 +419,37 @@ class Translator {
   }
 }
 
-/** A Go Unicode class name as JS class contents, or undefined when Go does not know the name. */
-function unicodeClass(name: string, negated: boolean): string | undefined {
+/** Part of a class: code point ranges and JavaScript property escapes. */
+interface ClassContents {
+  readonly ranges: readonly Range[];
+  readonly properties: readonly string[];
+}
+
+function codePoints(set: CodePointSet): GoRegexpNode {
+  return { kind: "codePoint", set };
+}
+
+function literal(code: number): GoRegexpNode {
+  return codePoints({ negated: false, ranges: [[code, code]], properties: [] });
+}
+
+function alternation(alternatives: GoRegexpNode[][]): GoRegexpNode {
+  const nodes = alternatives.map((items): GoRegexpNode => (items.length === 1 ? items[0] : { kind: "concat", items }));
+  return nodes.length === 1 ? nodes[0] : { kind: "alternate", alternatives: nodes };
+}
+
+/** A Go Unicode class name as JavaScript property escapes, or undefined when Go does not know the name. */
+function unicodeClass(name: string, negated: boolean): string[] | undefined {
   // Go's `C` leaves out unassigned code points (Cn); JS's includes them.
-  if (name === "C") return negated ? "\\P{C}\\p{Cn}" : "\\p{Cc}\\p{Cf}\\p{Co}\\p{Cs}";
+  if (name === "C") return negated ? ["\\P{C}", "\\p{Cn}"] : ["\\p{Cc}", "\\p{Cf}", "\\p{Co}", "\\p{Cs}"];
   const sign = negated ? "P" : "p";
-  if (name === "Any" || GO_CATEGORIES.has(name)) return `\\${sign}{${name}}`;
-  if (GO_SCRIPTS.has(name)) return `\\${sign}{Script=${name}}`;
+  if (name === "Any" || GO_CATEGORIES.has(name)) return [`\\${sign}{${name}}`];
+  if (GO_SCRIPTS.has(name)) return [`\\${sign}{Script=${name}}`];
   return undefined;
 }
 
 function isOctal(c: string | undefined): boolean {
   return c !== undefined && c >= "0" && c <= "7";
-}
-
-/** A code point as a JS regexp atom that means only itself, inside or outside a class. */
-function literal(code: number): string {
-  const c = String.fromCodePoint(code);
-  return /[0-9A-Za-z]/.test(c) ? c : `\\u{${code.toString(16)}}`;
-}
-
-function classRanges(ranges: readonly Range[]): string {
-  return ranges.map(([lo, hi]) => (lo === hi ? literal(lo) : `${literal(lo)}-${literal(hi)}`)).join("");
 }
 
 /** The code points outside sorted, disjoint `ranges`. */

@@ -1,5 +1,5 @@
 import { DockerignoreError } from "./errors.js";
-import { compileGoRegexp } from "./go-regexp.js";
+import { compileGoRegexp, type GoRegexpResult } from "./go-regexp.js";
 
 /**
  * The characters upstream's `shouldEscape` escapes. It means to escape `.+()|{}$`, but its
@@ -20,7 +20,7 @@ export class Pattern {
   private readonly kind: MatchKind;
   /** Go regexp source; empty unless kind is "regexp". */
   private readonly regexpSource: string;
-  private compiled: { regexp: RegExp } | { error: string } | undefined;
+  private compiled: GoRegexpResult | undefined;
 
   constructor(
     /** The cleaned pattern text, `!` removed (upstream's `Pattern.String()`). */
@@ -49,7 +49,7 @@ export class Pattern {
             this.original,
           );
         }
-        return this.compiled.regexp.test(path);
+        return this.compiled.program.test(path);
       }
     }
   }
