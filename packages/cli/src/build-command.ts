@@ -2,13 +2,14 @@
 import path from "node:path";
 import type { CommandModule } from "yargs";
 import { writeFile } from "node:fs/promises";
-import { build, buildOutline, listTargets, parseOutputSpec, planBuild, type OutputSpec } from "@tsbuild/core";
+import { build, buildOutline, listTargets, parseCacheSpec, parseOutputSpec, planBuild, type CacheSpec, type OutputSpec } from "@tsbuild/core";
+import { registryOptions, withRegistryOptions, type RegistryArgs } from "./registry-commands.js";
 import { ociArchitecture, parsePlatform, type Platform } from "@tsbuild/dockerfile";
 import { readDockerfileInput, UsageError } from "./dockerfile-input.js";
 import { renderFindings, renderOutline, renderTargets } from "./render-plan.js";
 import { createRenderer, type ProgressMode } from "./progress.js";
 
-interface BuildArgs {
+interface BuildArgs extends RegistryArgs {
   context: string;
   file?: string;
   "build-arg": string[];
@@ -26,10 +27,13 @@ interface BuildArgs {
   "metadata-file"?: string;
   progress: ProgressMode;
   "storage-driver"?: "overlay" | "native";
+  push: boolean;
+  "cache-to": string[];
+  "cache-from": string[];
 }
 
 /** Repeatable options: `-t a -t b` (not greedy, so `-t name .` keeps `.` as the context). */
-function asList(value: string | string[] | undefined): string[] {
+export function asList(value: string | string[] | undefined): string[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
@@ -61,7 +65,7 @@ export function buildCommand(setExitCode: (code: number) => void): CommandModule
     command: ["build [context]", "$0 [context]"],
     describe: "Build an image from a Dockerfile",
     builder: (y) =>
-      y
+      withRegistryOptions(y)
         .positional("context", { type: "string", default: ".", describe: "Build context directory" })
         .option("file", { alias: "f", type: "string", describe: "Dockerfile (default CONTEXT/Dockerfile; - for stdin)" })
         .option("build-arg", { type: "string", default: [] as string[], coerce: asList, describe: "Set a build argument NAME=VALUE" })
@@ -76,6 +80,9 @@ export function buildCommand(setExitCode: (code: number) => void): CommandModule
         .option("iidfile", { type: "string", describe: "Write the image ID to this file" })
         .option("metadata-file", { type: "string", describe: "Write build metadata (digests, tags) as JSON to this file" })
         .option("progress", { choices: ["auto", "tty", "plain", "json"] as const, default: "auto" as const, describe: "Progress output" })
+        .option("push", { type: "boolean", default: false, describe: "Push the image to its registry under each -t name" })
+        .option("cache-to", { type: "string", default: [] as string[], coerce: asList, describe: "Export the build cache: type=registry,ref=R[,mode=max] or type=local,dest=DIR" })
+        .option("cache-from", { type: "string", default: [] as string[], coerce: asList, describe: "Import build cache: type=registry,ref=R or type=local,src=DIR" })
         .option("storage-driver", { choices: ["overlay", "native"] as const, describe: "Snapshots: overlay (default where it mounts) or native (copies)" })
         .option("call", {
           choices: ["build", "outline", "targets", "check"] as const,
@@ -119,11 +126,16 @@ export function buildCommand(setExitCode: (code: number) => void): CommandModule
 
 async function runBuild(args: BuildArgs, context: string, input: Awaited<ReturnType<typeof readDockerfileInput>>, buildArgs: Map<string, string>): Promise<void> {
   let outputs: OutputSpec[];
+  let cacheTo: CacheSpec[];
+  let cacheFrom: CacheSpec[];
   try {
     outputs = args.output.map(parseOutputSpec);
+    cacheTo = args["cache-to"].map((c) => parseCacheSpec(c, "to"));
+    cacheFrom = args["cache-from"].map((c) => parseCacheSpec(c, "from"));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  if (args.push && args.tag.length === 0) throw new UsageError("--push needs at least one -t NAME to push to");
   const epoch = process.env.SOURCE_DATE_EPOCH ?? buildArgs.get("SOURCE_DATE_EPOCH");
   if (epoch !== undefined && !/^\d+$/.test(epoch)) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, got ${JSON.stringify(epoch)}`);
   const controller = new AbortController();
@@ -152,6 +164,10 @@ async function runBuild(args: BuildArgs, context: string, input: Awaited<ReturnT
       buildContexts: Object.fromEntries(parseKeyValues(args["build-context"], "--build-context")),
       sourceDateEpoch: epoch === undefined ? undefined : Number(epoch),
       storageDriver: args["storage-driver"],
+      registry: registryOptions(args),
+      push: args.push,
+      cacheTo,
+      cacheFrom,
       signal: controller.signal,
       onEvent: (e) => renderer.onEvent(e),
     });

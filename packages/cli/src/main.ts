@@ -4,7 +4,10 @@ import { hideBin } from "yargs/helpers";
 import { BuildStepError } from "@tsbuild/core";
 import { DockerfileError } from "@tsbuild/dockerfile";
 import { buildCommand } from "./build-command.js";
+import { loginCommand, logoutCommand, pullCommand, pushCommand } from "./registry-commands.js";
+import { containerCommands } from "./container-commands.js";
 import { UsageError } from "./dockerfile-input.js";
+import { dfCommand, imagesCommand, pruneCommand, rmiCommand } from "./store-commands.js";
 
 const version = "0.1.0";
 
@@ -17,6 +20,15 @@ async function main(argv: string[]): Promise<number> {
     .version(version)
     .strict()
     .command(buildCommand((code) => (exitCode = code)))
+    .command(pullCommand)
+    .command(pushCommand)
+    .command(loginCommand)
+    .command(logoutCommand)
+    .command(imagesCommand)
+    .command(rmiCommand((code) => (exitCode = code)))
+    .command(pruneCommand)
+    .command(dfCommand)
+    .command(containerCommands((code) => (exitCode = code)))
     .option("root", { type: "string", describe: "Store root (default /var/lib/tsbuild as root; env TSBUILD_ROOT)", global: true })
     .help()
     .alias("h", "help")

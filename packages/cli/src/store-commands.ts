@@ -20,7 +20,7 @@ interface StoreArgs {
   root?: string;
 }
 
-function storeRoot(args: StoreArgs): string {
+export function storeRoot(args: StoreArgs): string {
   if (args.root === "") throw new UsageError("--root needs a directory");
   return args.root ?? defaultStoreRoot(process.env, process.getuid?.() ?? 0);
 }

@@ -6,3 +6,5 @@ export { parseOutputSpec, OutputSpecError, type OutputSpec } from "./solver/expo
 export type { BuildEvent, BuildEventListener, LayerSummary, StepRef } from "./solver/events.js";
 export { resolveImage, ImageNotFoundError, type ImageSource } from "./solver/image-source.js";
 export { exportImage, type ExportInput, type ExportResult } from "./solver/export.js";
+export { pullImage, pushToRegistry } from "./solver/distribution.js";
+export { parseCacheSpec, CacheSpecError, type CacheSpec } from "./solver/cache-transfer.js";

@@ -16,3 +16,17 @@ export type * from "./instructions/types.js";
 export { parsePlatform, formatPlatform, platformArgs, proxyArgNames, ociArchitecture, type Platform } from "./platform.js";
 export { parseCheckDirective, type CheckSettings } from "./check-directive.js";
 export { parseGoDuration } from "./instructions/duration.js";
+export {
+  parseRunMount,
+  parseRunMounts,
+  resolveRunMountTarget,
+  RunMountError,
+  type RunMount,
+  type RunMountType,
+  type RunMountSharing,
+  type RunBindMount,
+  type RunCacheMount,
+  type RunTmpfsMount,
+  type RunSecretMount,
+  type RunSshMount,
+} from "./instructions/run-mount.js";

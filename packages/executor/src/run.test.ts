@@ -1,84 +1,15 @@
 // Integration tests: real runc on overlay snapshots of the busybox image that
 // scripts/make-busybox-image.sh builds.
-import { execFile } from "node:child_process";
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, cp } from "node:fs/promises";
-import os from "node:os";
+import { cp, lstat, readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { resolveUser } from "./user.js";
 import { RunFailedError, runInRootfs, runcVersion } from "./run.js";
-import type { ProcessSpec } from "./spec.js";
+import { busyboxImageScript, exec, exists, PATH, shell, useRuncFixture, whiteouts } from "./test-support.js";
 
-const exec = promisify(execFile);
-const script = fileURLToPath(new URL("../../../scripts/make-busybox-image.sh", import.meta.url));
-const PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-let scratch: string;
-let imageDir: string;
-let busyboxRootfs: string;
+const fixture = useRuncFixture();
+const { snapshot, capture, runcContainers } = fixture;
 let noEtcRootfs: string;
-let runcRoot: string;
-let bundleRoot: string;
-
-interface Snapshot {
-  merged: string;
-  upper: string;
-}
-const mounted: string[] = [];
-
-async function snapshot(lower: string): Promise<Snapshot> {
-  const dir = await mkdtemp(path.join(scratch, "snap-"));
-  const [upper, work, merged] = ["upper", "work", "merged"].map((name) => path.join(dir, name));
-  for (const created of [upper, work, merged]) await mkdir(created);
-  await exec("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged]);
-  mounted.push(merged);
-  return { merged, upper };
-}
-
-function shell(command: string, overrides: Partial<ProcessSpec> = {}): ProcessSpec {
-  return {
-    args: ["/bin/sh", "-c", command],
-    env: [PATH],
-    cwd: "/",
-    user: { uid: 0, gid: 0, additionalGids: [] },
-    network: "host",
-    ...overrides,
-  };
-}
-
-async function capture(rootfs: string, process: ProcessSpec): Promise<{ stdout: string; stderr: string }> {
-  const output = { stdout: "", stderr: "" };
-  await runInRootfs(rootfs, process, {
-    bundleRoot,
-    runcRoot,
-    onOutput: (stream, chunk) => (output[stream] += chunk.toString()),
-  });
-  return output;
-}
-
-async function runcContainers(): Promise<string[]> {
-  const { stdout } = await exec("runc", ["--root", runcRoot, "list", "--quiet"]);
-  return stdout.split("\n").filter((line) => line !== "");
-}
-
-// Whiteouts in an overlay upper dir are 0/0 character devices.
-async function whiteouts(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(dir, { recursive: true })) {
-    const stats = await lstat(path.join(dir, entry));
-    if (stats.isCharacterDevice() && stats.rdev === 0) found.push(entry);
-  }
-  return found;
-}
-
-async function exists(file: string): Promise<boolean> {
-  return lstat(file).then(
-    () => true,
-    () => false,
-  );
-}
 
 async function hostInterfaces(): Promise<string[]> {
   return interfaceNames(await readFile("/proc/net/dev", "utf8"));
@@ -94,51 +25,28 @@ function interfaceNames(procNetDev: string): string[] {
 }
 
 beforeAll(async () => {
-  scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-executor-"));
-  imageDir = path.join(scratch, "image");
-  runcRoot = path.join(scratch, "runc");
-  bundleRoot = path.join(scratch, "bundles");
-  await exec(script, [imageDir]);
-  const layout = path.join(imageDir, "busybox");
-  const blob = (digest: string) => path.join(layout, "blobs", ...digest.split(":"));
-  const index = JSON.parse(await readFile(path.join(layout, "index.json"), "utf8"));
-  const manifest = JSON.parse(await readFile(blob(index.manifests[0].digest), "utf8"));
-  busyboxRootfs = path.join(scratch, "busybox-rootfs");
-  await mkdir(busyboxRootfs);
-  await exec("tar", ["-xzf", blob(manifest.layers[0].digest), "-C", busyboxRootfs, "--numeric-owner"]);
-  noEtcRootfs = path.join(scratch, "noetc-rootfs");
-  await cp(busyboxRootfs, noEtcRootfs, { recursive: true, verbatimSymlinks: true });
+  noEtcRootfs = path.join(fixture.scratch, "noetc-rootfs");
+  await cp(fixture.busyboxRootfs, noEtcRootfs, { recursive: true, verbatimSymlinks: true });
   await rm(path.join(noEtcRootfs, "etc"), { recursive: true });
-});
-
-afterEach(async () => {
-  for (const id of await runcContainers().catch(() => [])) {
-    await exec("runc", ["--root", runcRoot, "delete", "--force", id]).catch(() => undefined);
-  }
-  while (mounted.length > 0) await exec("umount", [mounted.pop()!]).catch(() => undefined);
-});
-
-afterAll(async () => {
-  if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
 });
 
 describe("busybox base image", () => {
   it("is an OCI layout skopeo accepts, byte-identical when built again", async () => {
-    const { stdout } = await exec("skopeo", ["inspect", "--config", `oci:${path.join(imageDir, "busybox")}:latest`]);
+    const { stdout } = await exec("skopeo", ["inspect", "--config", `oci:${path.join(fixture.imageDir, "busybox")}:latest`]);
     const config = JSON.parse(stdout);
     expect(config.config.Cmd).toEqual(["sh"]);
     expect(config.config.Env).toEqual([PATH]);
-    const again = path.join(scratch, "image-again");
-    await exec(script, [again]);
-    const { stdout: diff } = await exec("diff", ["-r", path.join(imageDir, "busybox"), path.join(again, "busybox")]);
+    const again = path.join(fixture.scratch, "image-again");
+    await exec(busyboxImageScript, [again]);
+    const { stdout: diff } = await exec("diff", ["-r", path.join(fixture.imageDir, "busybox"), path.join(again, "busybox")]);
     expect(diff).toBe("");
   });
 
   it("has busybox applets, users and the standard directories", async () => {
-    expect((await lstat(path.join(busyboxRootfs, "bin/sh"))).isSymbolicLink()).toBe(true);
-    expect((await stat(path.join(busyboxRootfs, "tmp"))).mode & 0o7777).toBe(0o1777);
-    expect((await stat(path.join(busyboxRootfs, "home/builder"))).uid).toBe(1000);
-    const passwd = await readFile(path.join(busyboxRootfs, "etc/passwd"), "utf8");
+    expect((await lstat(path.join(fixture.busyboxRootfs, "bin/sh"))).isSymbolicLink()).toBe(true);
+    expect((await stat(path.join(fixture.busyboxRootfs, "tmp"))).mode & 0o7777).toBe(0o1777);
+    expect((await stat(path.join(fixture.busyboxRootfs, "home/builder"))).uid).toBe(1000);
+    const passwd = await readFile(path.join(fixture.busyboxRootfs, "etc/passwd"), "utf8");
     expect(passwd).toMatch(/^builder:x:1000:1000:/m);
     expect(passwd).toMatch(/^nobody:x:65534:/m);
   });
@@ -150,24 +58,20 @@ describe("runInRootfs with runc", () => {
   });
 
   it("streams stdout and stderr and resolves with exit code 0", async () => {
-    const { merged } = await snapshot(busyboxRootfs);
+    const { merged } = await snapshot(fixture.busyboxRootfs);
     const chunks: { stream: string; text: string }[] = [];
-    const result = await runInRootfs(merged, shell("echo hello; echo oops >&2"), {
-      bundleRoot,
-      runcRoot,
-      onOutput: (stream, chunk) => chunks.push({ stream, text: chunk.toString() }),
-    });
+    const onOutput = (stream: string, chunk: Buffer) => chunks.push({ stream, text: chunk.toString() });
+    const result = await runInRootfs(merged, shell("echo hello; echo oops >&2"), fixture.runOptions({ onOutput }));
     expect(result).toEqual({ exitCode: 0 });
     expect(chunks.filter((c) => c.stream === "stdout").map((c) => c.text).join("")).toBe("hello\n");
     expect(chunks.filter((c) => c.stream === "stderr").map((c) => c.text).join("")).toBe("oops\n");
   });
 
   it("throws RunFailedError with the exit code, the command and the last 20 lines", async () => {
-    const { merged } = await snapshot(busyboxRootfs);
-    const error = await runInRootfs(merged, shell("for i in $(seq 1 30); do echo line$i; done; exit 7"), {
-      bundleRoot,
-      runcRoot,
-    }).catch((caught: unknown) => caught);
+    const { merged } = await snapshot(fixture.busyboxRootfs);
+    const error = await runInRootfs(merged, shell("for i in $(seq 1 30); do echo line$i; done; exit 7"), fixture.runOptions()).catch(
+      (caught: unknown) => caught,
+    );
     expect(error).toBeInstanceOf(RunFailedError);
     const failed = error as RunFailedError;
     expect(failed.exitCode).toBe(7);
@@ -180,8 +84,8 @@ describe("runInRootfs with runc", () => {
   });
 
   it("says when runc cannot start the process", async () => {
-    const { merged } = await snapshot(busyboxRootfs);
-    const error = await runInRootfs(merged, shell("", { args: ["no-such-program"] }), { bundleRoot, runcRoot }).catch(
+    const { merged } = await snapshot(fixture.busyboxRootfs);
+    const error = await runInRootfs(merged, shell("", { args: ["no-such-program"] }), fixture.runOptions()).catch(
       (caught: unknown) => caught,
     );
     expect(error).toBeInstanceOf(RunFailedError);
@@ -190,7 +94,7 @@ describe("runInRootfs with runc", () => {
   });
 
   it("runs as a USER resolved by name from the image's /etc/passwd, without effective capabilities", async () => {
-    const { merged } = await snapshot(busyboxRootfs);
+    const { merged } = await snapshot(fixture.busyboxRootfs);
     const user = resolveUser(
       "builder",
       await readFile(path.join(merged, "etc/passwd"), "utf8"),
@@ -201,7 +105,7 @@ describe("runInRootfs with runc", () => {
   });
 
   it("gives root Docker's default capabilities", async () => {
-    const { merged } = await snapshot(busyboxRootfs);
+    const { merged } = await snapshot(fixture.busyboxRootfs);
     const { stdout } = await capture(merged, shell("grep CapEff /proc/self/status"));
     // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW
     // SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
@@ -209,7 +113,7 @@ describe("runInRootfs with runc", () => {
   });
 
   it("creates the working directory, owned by the user, and applies env", async () => {
-    const { merged, upper } = await snapshot(busyboxRootfs);
+    const { merged, upper } = await snapshot(fixture.busyboxRootfs);
     const user = { uid: 1000, gid: 1000, additionalGids: [] };
     const { stdout } = await capture(
       merged,
@@ -223,13 +127,13 @@ describe("runInRootfs with runc", () => {
   });
 
   it("writes files into the snapshot", async () => {
-    const { merged, upper } = await snapshot(busyboxRootfs);
+    const { merged, upper } = await snapshot(fixture.busyboxRootfs);
     await capture(merged, shell("echo data > /root/out.txt"));
     expect(await readFile(path.join(upper, "root/out.txt"), "utf8")).toBe("data\n");
   });
 
   it("with network none sees only lo, up; with host network the host's interfaces", async () => {
-    const { merged } = await snapshot(busyboxRootfs);
+    const { merged } = await snapshot(fixture.busyboxRootfs);
     const none = await capture(merged, shell("cat /proc/net/dev; cat /sys/class/net/lo/flags", { network: "none" }));
     expect(interfaceNames(none.stdout.split("\n").slice(0, -2).join("\n"))).toEqual(["lo"]);
     // IFF_UP (0x1) | IFF_LOOPBACK (0x8)
@@ -239,7 +143,7 @@ describe("runInRootfs with runc", () => {
   });
 
   it("mounts /proc and /sys readable, /sys read-only, and the default devices", async () => {
-    const { merged } = await snapshot(busyboxRootfs);
+    const { merged } = await snapshot(fixture.busyboxRootfs);
     const { stdout } = await capture(
       merged,
       shell(
@@ -281,7 +185,7 @@ describe("runInRootfs with runc", () => {
   });
 
   it("removes the stubs from an image /etc without leaving whiteouts", async () => {
-    const { merged, upper } = await snapshot(busyboxRootfs);
+    const { merged, upper } = await snapshot(fixture.busyboxRootfs);
     await capture(merged, shell("test -s /etc/resolv.conf"));
     expect(await exists(path.join(merged, "etc/resolv.conf"))).toBe(false);
     expect(await exists(path.join(merged, "etc/hosts"))).toBe(false);
@@ -290,41 +194,39 @@ describe("runInRootfs with runc", () => {
   });
 
   it("stops the container promptly on abort and leaves nothing behind", async () => {
-    const { merged } = await snapshot(busyboxRootfs);
+    const { merged } = await snapshot(fixture.busyboxRootfs);
     const controller = new AbortController();
     const started = Date.now();
-    const run = runInRootfs(merged, shell("echo started; sleep 100"), {
-      bundleRoot,
-      runcRoot,
+    const run = runInRootfs(merged, shell("echo started; sleep 100"), fixture.runOptions({
       signal: controller.signal,
       onOutput: (_stream, chunk) => {
         if (chunk.toString().includes("started")) controller.abort();
       },
-    });
+    }));
     await expect(run).rejects.toMatchObject({ name: "AbortError" });
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(await runcContainers()).toEqual([]);
-    expect(await readdir(bundleRoot)).toEqual([]);
+    expect(await readdir(fixture.bundleRoot)).toEqual([]);
     expect(await exists(path.join(merged, "etc/resolv.conf"))).toBe(false);
   });
 
   it("stops a container aborted before runc has created it", async () => {
-    const { merged } = await snapshot(busyboxRootfs);
+    const { merged } = await snapshot(fixture.busyboxRootfs);
     const controller = new AbortController();
     const started = Date.now();
-    const run = runInRootfs(merged, shell("sleep 100"), { bundleRoot, runcRoot, signal: controller.signal });
+    const run = runInRootfs(merged, shell("sleep 100"), fixture.runOptions({ signal: controller.signal }));
     // Fires while runInRootfs prepares the rootfs, before runc starts.
     controller.abort();
     await expect(run).rejects.toMatchObject({ name: "AbortError" });
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(await runcContainers()).toEqual([]);
-    expect(await readdir(bundleRoot)).toEqual([]);
+    expect(await readdir(fixture.bundleRoot)).toEqual([]);
   });
 
   it("rejects at once when the signal is already aborted", async () => {
-    const { merged } = await snapshot(busyboxRootfs);
+    const { merged } = await snapshot(fixture.busyboxRootfs);
     await expect(
-      runInRootfs(merged, shell("true"), { bundleRoot, runcRoot, signal: AbortSignal.abort() }),
+      runInRootfs(merged, shell("true"), fixture.runOptions({ signal: AbortSignal.abort() })),
     ).rejects.toMatchObject({ name: "AbortError" });
   });
 });

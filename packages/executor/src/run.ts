@@ -1,10 +1,11 @@
 // Runs one process in a mounted snapshot with runc, streaming its output.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
 import { constants } from "node:os";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { HOST_FILE_MOUNTS, runtimeSpec, type ProcessSpec } from "./spec.js";
+import { HOST_FILE_MOUNTS, runtimeSpec, type ExecFileMount, type ProcessSpec } from "./spec.js";
 import { missingPaths, mkdirInRoot, removeStubs, resolveInRoot } from "./rootfs.js";
 
 const RUNC = "runc";
@@ -111,6 +112,25 @@ async function runcStartError(logFile: string): Promise<string | undefined> {
   return messages.length > 0 ? messages.join("; ") : undefined;
 }
 
+/** Gives a file mount's source the mode and owner the process is to see; it must be a regular file. */
+async function prepareFileMount(mount: ExecFileMount): Promise<void> {
+  let handle;
+  try {
+    // O_NOFOLLOW: a symlink put in place of the file must not redirect the chown and chmod.
+    handle = await open(mount.source, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    if (!(await handle.stat()).isFile()) throw new Error("not a regular file");
+    // chown before chmod: chown clears the setuid and setgid bits.
+    await handle.chown(mount.uid, mount.gid);
+    await handle.chmod(mount.mode);
+  } catch (error) {
+    throw new Error(`cannot prepare the file mounted at ${mount.destination} from ${mount.source}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  } finally {
+    await handle?.close();
+  }
+}
+
 function describeCommand(args: string[]): string {
   return JSON.stringify(args);
 }
@@ -119,7 +139,8 @@ function describeCommand(args: string[]): string {
  * Runs one process with runc in `rootfs` (a mounted snapshot) and resolves with its exit code 0.
  * Throws RunFailedError on any other exit code. On abort the container is killed and the
  * promise rejects with an error named "AbortError". The bundle directory, runc's state and the
- * mount stubs runc created in rootfs for the host files are always removed.
+ * mount points runc created in rootfs (for the host files and for every ExecMount whose
+ * destination did not exist) are always removed, so no mount leaves a trace in the layer.
  */
 export async function runInRootfs(rootfs: string, process: ProcessSpec, options: RunOptions): Promise<RunResult> {
   const { signal } = options;
@@ -134,11 +155,14 @@ export async function runInRootfs(rootfs: string, process: ProcessSpec, options:
       cause: error,
     });
   }
-  // runc creates an empty file (and its directories) to bind each host file onto; remember
-  // which of those paths are ours to remove afterwards.
+  const mounts = process.mounts ?? [];
+  for (const mount of mounts) if (mount.type === "file") await prepareFileMount(mount);
+  // runc creates what is missing of each mount point: an empty file for a file or socket, a
+  // directory otherwise, and their parent directories. Remember which paths are ours to
+  // remove afterwards.
   const stubs: string[][] = [];
-  for (const hostFile of HOST_FILE_MOUNTS) {
-    stubs.push(await missingPaths(root, await resolveInRoot(root, hostFile)));
+  for (const destination of [...HOST_FILE_MOUNTS, ...mounts.map((mount) => mount.destination)]) {
+    stubs.push(await missingPaths(root, await resolveInRoot(root, destination)));
   }
 
   await mkdir(options.bundleRoot, { recursive: true });
@@ -192,6 +216,7 @@ export async function runInRootfs(rootfs: string, process: ProcessSpec, options:
     // `runc run` deletes the container when it exits; this covers runc itself dying early.
     await runcQuiet(runcArgs(options, "delete", "--force", id));
     await rm(bundle, { recursive: true, force: true });
-    for (const created of stubs) await removeStubs(created);
+    // Innermost mounts first: a later mount may sit inside an earlier one's mount point.
+    for (const created of stubs.reverse()) await removeStubs(created);
   }
 }

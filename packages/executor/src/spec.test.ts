@@ -93,19 +93,47 @@ describe("runtimeSpec", () => {
       mounts: [
         { type: "bind", source: "/host/cache", destination: "/root/.cache", options: ["rw"] },
         { type: "bind", source: "/host/src", destination: "/src", options: ["bind", "ro"] },
-        { type: "tmpfs", destination: "/tmp", options: ["size=64m"] },
+        { type: "tmpfs", destination: "/tmp", options: ["size=67108864", "ro"] },
       ],
     }).mounts;
     expect(mounts.slice(-3)).toEqual([
       { destination: "/root/.cache", type: "bind", source: "/host/cache", options: ["rbind", "rw"] },
       { destination: "/src", type: "bind", source: "/host/src", options: ["bind", "ro"] },
-      { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["size=64m"] },
+      { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["size=67108864", "ro"] },
     ]);
   });
 
-  it("rejects a relative mount destination and a bind without a source", () => {
-    expect(() => spec({ mounts: [{ type: "tmpfs", destination: "tmp", options: [] }] })).toThrow(/absolute/);
-    expect(() => spec({ mounts: [{ type: "bind", destination: "/x", options: [] }] })).toThrow(/needs a source/);
+  it("binds a file mount (a secret) read-only, without exec, suid or devices", () => {
+    const mounts = spec({
+      mounts: [{ type: "file", source: "/tmp/secrets-x/npmrc", destination: "/run/secrets/npmrc", mode: 0o400, uid: 0, gid: 0 }],
+    }).mounts;
+    expect(mounts.at(-1)).toEqual({
+      destination: "/run/secrets/npmrc",
+      type: "bind",
+      source: "/tmp/secrets-x/npmrc",
+      options: ["rbind", "ro", "nosuid", "nodev", "noexec"],
+    });
+  });
+
+  it("keeps the order of the extra mounts, so a later one can land inside an earlier one", () => {
+    const mounts = spec({
+      mounts: [
+        { type: "tmpfs", destination: "/work", options: ["size=1048576"] },
+        { type: "bind", source: "/run/agent.sock", destination: "/work/agent.sock", options: ["rw"] },
+        { type: "file", source: "/s/token", destination: "/work/token", mode: 0o440, uid: 1000, gid: 1000 },
+      ],
+    }).mounts;
+    expect(mounts.slice(-3).map((mount) => [mount.destination, mount.type])).toEqual([
+      ["/work", "tmpfs"],
+      ["/work/agent.sock", "bind"],
+      ["/work/token", "bind"],
+    ]);
+  });
+
+  it("rejects a relative mount destination of any kind", () => {
+    expect(() => spec({ mounts: [{ type: "tmpfs", destination: "tmp", options: [] }] })).toThrow(/"tmp" must be an absolute path/);
+    expect(() => spec({ mounts: [{ type: "bind", source: "/x", destination: "x", options: [] }] })).toThrow(/absolute/);
+    expect(() => spec({ mounts: [{ type: "file", source: "/s", destination: "run/s", mode: 0o400, uid: 0, gid: 0 }] })).toThrow(/absolute/);
   });
 
   it("masks Docker's kernel paths, denies devices beyond runc's defaults and sets the hostname", () => {

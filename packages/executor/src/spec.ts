@@ -1,15 +1,50 @@
 // The OCI runtime-spec config.json for one RUN process, shaped like the one Docker gives runc.
 import type { ResolvedUser } from "./user.js";
 
-/** An extra mount for the process (RUN --mount builds on this). */
-export interface ExecMount {
-  type: "bind" | "tmpfs";
-  /** Host path for "bind"; unused for "tmpfs". */
-  source?: string;
+/**
+ * An extra mount for the process; RUN --mount builds on these. A destination that does not
+ * exist in the rootfs is created by runc and removed again after the run (see runInRootfs), so
+ * mounts never leave a trace in the layer.
+ */
+export type ExecMount = ExecBindMount | ExecTmpfsMount | ExecFileMount;
+
+/**
+ * A host directory, file or socket. Options are runc's: "ro" or "rw" (writes go to the host
+ * path, so for `RUN --mount=type=bind,rw` bind a throwaway copy of the context dir, never the
+ * context itself), "nosuid", "nodev", …; "rbind" is added unless "bind" or "rbind" is given.
+ * An ssh agent socket is a bind of the socket file.
+ */
+export interface ExecBindMount {
+  type: "bind";
+  source: string;
   /** Absolute path inside the container. */
   destination: string;
-  /** Mount options as runc takes them: "ro", "rbind", "size=64m", "mode=1777", … */
   options: string[];
+}
+
+/** A fresh tmpfs; options as runc takes them: "size=67108864", "mode=1777", "ro", "nosuid", … */
+export interface ExecTmpfsMount {
+  type: "tmpfs";
+  destination: string;
+  options: string[];
+}
+
+/**
+ * A host regular file the process sees read-only with this mode and owner: a secret.
+ * runInRootfs sets the mode and owner on `source` itself before the run (it must not be a
+ * symlink), so the caller hands over a file of its own: write the secret with mode 0600 into a
+ * fresh directory of mode 0700 (fs.mkdtemp under a root-only directory, preferably on a tmpfs
+ * such as /dev/shm so it never reaches a disk), never inside the rootfs or the snapshot, and
+ * remove that directory once runInRootfs settles, whether it resolved or threw.
+ * `RUN --mount=type=secret,env=NAME` needs no mount: put `NAME=value` in ProcessSpec.env.
+ */
+export interface ExecFileMount {
+  type: "file";
+  source: string;
+  destination: string;
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 export interface ProcessSpec {
@@ -89,18 +124,25 @@ const STANDARD_MOUNTS: OciMount[] = [
   { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] },
 ];
 
+// A secret is mounted like the host files: nothing in it runs, and nothing can be written to it.
+const FILE_MOUNT_OPTIONS = ["rbind", "ro", "nosuid", "nodev", "noexec"];
+
 function toOciMount(mount: ExecMount): OciMount {
   if (!mount.destination.startsWith("/")) {
     throw new Error(`mount destination "${mount.destination}" must be an absolute path`);
   }
-  if (mount.type === "bind") {
-    if (mount.source === undefined) throw new Error(`bind mount at ${mount.destination} needs a source`);
-    const options = mount.options.some((option) => option === "bind" || option === "rbind")
-      ? mount.options
-      : ["rbind", ...mount.options];
-    return { destination: mount.destination, type: "bind", source: mount.source, options };
+  switch (mount.type) {
+    case "bind": {
+      const options = mount.options.some((option) => option === "bind" || option === "rbind")
+        ? mount.options
+        : ["rbind", ...mount.options];
+      return { destination: mount.destination, type: "bind", source: mount.source, options };
+    }
+    case "file":
+      return { destination: mount.destination, type: "bind", source: mount.source, options: FILE_MOUNT_OPTIONS };
+    case "tmpfs":
+      return { destination: mount.destination, type: "tmpfs", source: "tmpfs", options: mount.options };
   }
-  return { destination: mount.destination, type: "tmpfs", source: "tmpfs", options: mount.options };
 }
 
 /** The OCI runtime-spec config.json object for `process` in `rootfs` (an absolute path). */
@@ -129,12 +171,7 @@ export function runtimeSpec(rootfs: string, process: ProcessSpec): object {
     hostname: process.hostname ?? DEFAULT_HOSTNAME,
     mounts: [
       ...STANDARD_MOUNTS,
-      ...HOST_FILE_MOUNTS.map((path) => ({
-        destination: path,
-        type: "bind",
-        source: path,
-        options: ["rbind", "ro", "nosuid", "nodev", "noexec"],
-      })),
+      ...HOST_FILE_MOUNTS.map((path) => ({ destination: path, type: "bind", source: path, options: FILE_MOUNT_OPTIONS })),
       ...(process.mounts ?? []).map(toOciMount),
     ],
     linux: {

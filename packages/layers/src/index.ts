@@ -1,7 +1,9 @@
 // @tsbuild/layers: snapshots (overlay, or a copying fallback), the differ (a dir in overlay
 // upper format -> OCI changeset tar), the applier (tar -> dir, safely), and tree copying.
 export type { Snapshot, Snapshotter } from "./snapshot.js";
-export { overlaySnapshotter } from "./overlay.js";
+export { overlaySnapshotter, mountOverlay, unmountOverlay } from "./overlay.js";
+export { pruneCopiedUpDirs } from "./prune-copyups.js";
+export { readTreeXattrs, type TreeXattrs } from "./xattrs.js";
 export { nativeSnapshotter } from "./native.js";
 export { detectSnapshotter } from "./detect.js";
 export { changesetTar, type ChangesetTarOptions } from "./changeset-tar.js";

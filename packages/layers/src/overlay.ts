@@ -17,7 +17,7 @@ const MAX_MOUNT_OPTIONS = 4095;
  */
 const SELF_CONTAINED_UPPER = "index=off,redirect_dir=off,metacopy=off";
 
-async function unmount(mountpoint: string): Promise<void> {
+export async function unmountOverlay(mountpoint: string): Promise<void> {
   try {
     await run("umount", [mountpoint]);
   } catch (error) {
@@ -33,6 +33,7 @@ async function unmount(mountpoint: string): Promise<void> {
  * Mounts an overlay of lowers (newest first) at dir/merged with dir/upper and dir/work.
  * Each lower gets a short symlink dir/l/N and mount runs in dir/l with relative names, as
  * Docker's overlay2 does, so the option string stays far below one page even for deep chains.
+ * Mounting again over an existing dir (a working container's) keeps its upper and work dirs.
  */
 export async function mountOverlay(lowers: readonly string[], dir: string): Promise<{ merged: string; upper: string }> {
   if (lowers.length > MAX_OVERLAY_LOWERS) {
@@ -43,12 +44,13 @@ export async function mountOverlay(lowers: readonly string[], dir: string): Prom
   const links = path.join(dir, "l");
   const upper = path.join(dir, "upper");
   const merged = path.join(dir, "merged");
+  await rm(links, { recursive: true, force: true });
   await mkdir(links);
-  await mkdir(upper, { mode: 0o755 });
-  await mkdir(path.join(dir, "work"));
-  await mkdir(merged);
+  await mkdir(upper, { mode: 0o755, recursive: true });
+  await mkdir(path.join(dir, "work"), { recursive: true });
+  await mkdir(merged, { recursive: true });
   const sources = lowers.length > 0 ? lowers : [path.join(dir, "empty")];
-  if (lowers.length === 0) await mkdir(sources[0]!); // overlay needs one lower; scratch is an empty one
+  if (lowers.length === 0) await mkdir(sources[0]!, { recursive: true }); // overlay needs one lower; scratch is an empty one
   const names: string[] = [];
   for (const [index, lower] of sources.entries()) {
     const name = index.toString(36);
@@ -74,7 +76,7 @@ class OverlaySnapshot implements Snapshot {
 
   private async unmountOnce(): Promise<void> {
     if (!this.mounted) return;
-    await unmount(this.rootfs);
+    await unmountOverlay(this.rootfs);
     this.mounted = false;
   }
 

@@ -18,3 +18,6 @@ export type { TaggedImage } from "./tags.js";
 export type { CacheRecordUsage, DiskUsage, ImageUsage, LayerUsage, PruneOptions, PruneResult } from "./gc.js";
 export { openStatCache } from "./stat-cache.js";
 export type { StatCache, StatKey } from "./stat-cache.js";
+export { isProcessAlive, withLock } from "./lock.js";
+export type { LockOptions } from "./lock.js";
+export { writeFileAtomic } from "./atomic.js";

@@ -6,6 +6,7 @@
 //   statcache/<hex>.json        stat caches of build contexts
 //   tmp/                        temp files and dirs, same filesystem, so renames out of it are atomic
 //   snapshots/ volumes/         used by the layer engine and executor
+//   containers/<id>/            working containers (@tsbuild/containers): record, upper/, work/, merged/
 //   locks/                      lock files (see lock.ts)
 import path from "node:path";
 import { digestHex } from "@tsbuild/oci";
@@ -20,6 +21,7 @@ export interface StorePaths {
   tmp: string;
   snapshots: string;
   volumes: string;
+  containers: string;
   locks: string;
 }
 
@@ -35,6 +37,7 @@ export function storePaths(root: string): StorePaths {
     tmp: path.join(abs, "tmp"),
     snapshots: path.join(abs, "snapshots"),
     volumes: path.join(abs, "volumes"),
+    containers: path.join(abs, "containers"),
     locks: path.join(abs, "locks"),
   };
 }

@@ -27,6 +27,9 @@ import {
 import { parseNamedContext, resolveImage, type ImageSource, type NamedContext } from "./image-source.js";
 import { commitSnapshot, type LayerInfo } from "./layer-io.js";
 import { addFromSource } from "./add.js";
+import { RegistryClient, type RegistryClientOptions } from "@tsbuild/registry";
+import { exportCache, importCache, type CachedStep, type CacheSpec, type RemoteCache } from "./cache-transfer.js";
+import { pushToRegistry } from "./distribution.js";
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -54,6 +57,13 @@ export interface BuildOptions {
   /** `--build-context NAME=DIR|oci-layout://PATH[:TAG]|docker-image://REF`. */
   buildContexts?: Record<string, string>;
   storageDriver?: "overlay" | "native";
+  /** How to reach registries (CA files, insecure hosts, Docker config path). */
+  registry?: RegistryClientOptions;
+  /** Push the image to the registry under each of `tags`. */
+  push?: boolean;
+  /** Build cache to import before the build / export after it. */
+  cacheFrom?: CacheSpec[];
+  cacheTo?: CacheSpec[];
   signal?: AbortSignal;
   onEvent?: BuildEventListener;
 }
@@ -108,6 +118,15 @@ interface StepRecord {
 }
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  const registry = new RegistryClient(options.registry ?? {});
+  try {
+    return await buildWith(options, registry);
+  } finally {
+    await registry.close();
+  }
+}
+
+async function buildWith(options: BuildOptions, registry: RegistryClient): Promise<BuildResult> {
   const started = Date.now();
   const emit: BuildEventListener = options.onEvent ?? (() => undefined);
   const context = path.resolve(options.context);
@@ -129,7 +148,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const actual = namedImage?.kind === "image" ? namedImage.ref : ref;
     let found = images.get(actual);
     if (!found) {
-      found = resolveImage(store, actual, target);
+      found = resolveImage(store, actual, target, registry);
       images.set(actual, found);
     }
     return found;
@@ -164,7 +183,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     return contextIndex;
   };
   const created = options.sourceDateEpoch !== undefined ? new Date(options.sourceDateEpoch * 1000) : new Date();
+  const warn = (message: string) => emit({ type: "warning", message });
+  const remoteCache = options.cacheFrom?.length ? await importCache(options.cacheFrom, store, registry, warn) : undefined;
   const runner: StageRunner = {
+    remoteCache,
+    steps: new Map(),
     store,
     snapshotter,
     emit,
@@ -209,6 +232,22 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     layers.push({ diffID, size, createdBy: final.createdBy.get(diffID) ?? "", fromBase: i < final.baseLayerCount });
   }
   const sharedWithBase = layers.filter((l) => l.fromBase).reduce((sum, l) => sum + l.size, 0);
+  {
+    for (const tag of [...(options.push ? exported.tags : []), ...exported.pushNames]) {
+      const began = Date.now();
+      emit({ type: "export-start", output: `registry:${tag}` });
+      const digest = await pushToRegistry(store, registry, tag);
+      emit({ type: "export-done", output: `registry:${tag}`, durationMs: Date.now() - began, detail: digest });
+    }
+  }
+  for (const spec of options.cacheTo ?? []) {
+    const began = Date.now();
+    const label = spec.type === "registry" ? `cache:${spec.ref}` : `cache:${spec.dir}`;
+    emit({ type: "export-start", output: label });
+    const stages = spec.mode === "max" ? plan.stages.map((s) => s.index) : finalImageStages(plan, plan.target);
+    const digest = await exportCache(spec, stages.flatMap((i) => runner.steps.get(i) ?? []), store, registry);
+    emit({ type: "export-done", output: label, durationMs: Date.now() - began, detail: digest });
+  }
   emit({ type: "build-done", imageId: exported.configDigest, manifestDigest: exported.manifestDigest, durationMs: Date.now() - started, layers, sharedWithBase });
   return { imageId: exported.configDigest, manifestDigest: exported.manifestDigest, config, layers, tags: exported.tags, sharedWithBase };
 }
@@ -220,6 +259,17 @@ async function readDockerfile(file: string): Promise<string> {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`no Dockerfile at ${file}: give one with -f FILE (or -f - for standard input)`);
     throw error;
   }
+}
+
+/** The stages whose layers end up in the image: the target and the stages it is based on (cache mode=min). */
+function finalImageStages(plan: BuildPlan, stage: PlannedStage): number[] {
+  const chain = [stage.index];
+  for (let s = stage; s.base.kind === "stage"; ) {
+    const index: number = s.base.index;
+    chain.push(index);
+    s = plan.allStages[index]!;
+  }
+  return chain;
 }
 
 function imageRefOf(stage: PlannedStage, named: Map<string, NamedContext>): string | undefined {
@@ -251,6 +301,10 @@ function finalConfig(final: StageResult, options: BuildOptions): ImageConfig {
 }
 
 interface StageRunner {
+  /** Records imported with --cache-from. */
+  remoteCache?: RemoteCache;
+  /** Every layer step of this build by stage, hit or miss (for --cache-to). */
+  steps: Map<number, CachedStep[]>;
   store: Store;
   snapshotter: Snapshotter;
   emit: (event: BuildEvent) => void;
@@ -383,6 +437,14 @@ async function runStep(
       if (runner.options.sourceDateEpoch === undefined) created = hit.createdAt;
     }
   }
+  const remote = !record && !noCache ? runner.remoteCache?.lookup(key) : undefined;
+  if (remote) {
+    if (remote.diffID) await runner.remoteCache!.fetchLayer(remote.diffID);
+    record = { ...(remote.diffID ? { diffID: remote.diffID, size: remote.size } : {}), inputs };
+    await runner.store.putCacheRecord(key, { version: CACHE_RECORD_VERSION, layers: remote.diffID ? [remote.diffID] : [], payload: record });
+    cached = true;
+    if (runner.options.sourceDateEpoch === undefined) created = remote.createdAt;
+  }
   if (!record) {
     missed = true;
     if (explainMisses && !noCache) {
@@ -396,6 +458,9 @@ async function runStep(
     if (runner.options.sourceDateEpoch === undefined) created = written.createdAt;
     await runner.store.putCacheRecord(explainKey, { version: CACHE_RECORD_VERSION, layers: [], payload: { inputs } });
   }
+  const stepsOfStage = runner.steps.get(stage.index) ?? [];
+  stepsOfStage.push({ key, ...(record.diffID ? { diffID: record.diffID, size: record.size } : {}), createdAt: created });
+  runner.steps.set(stage.index, stepsOfStage);
   const result: StageResult = { ...current, state, key, sizes: new Map(current.sizes), createdBy: new Map(current.createdBy), lastCreated: created };
   const layer = record.diffID ? { diffID: record.diffID, size: record.size ?? 0 } : undefined;
   result.state.config.history = [...(state.config.history ?? []), historyEntry(createdBy, created, layer === undefined)];

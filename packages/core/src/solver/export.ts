@@ -11,7 +11,9 @@ import { layerTars } from "./layer-io.js";
 export type OutputSpec =
   | { type: "oci"; dest: string; tar: boolean; name?: string }
   | { type: "docker"; dest: string; name?: string }
-  | { type: "local"; dest: string };
+  | { type: "local"; dest: string }
+  /** Pushed by the build after export; the image is also tagged locally under `name`. */
+  | { type: "registry"; name: string };
 
 export class OutputSpecError extends Error {
   override readonly name = "OutputSpecError";
@@ -28,9 +30,14 @@ export function parseOutputSpec(text: string): OutputSpec {
   }
   const type = fields.get("type");
   const dest = fields.get("dest");
-  const known = new Set(["type", "dest", "tar", "name"]);
-  for (const key of fields.keys()) if (!known.has(key)) throw new OutputSpecError(`unknown --output field ${JSON.stringify(key)} (known: type, dest, tar, name)`);
-  if (!type) throw new OutputSpecError(`--output ${JSON.stringify(text)} needs type=oci|docker|local`);
+  const known = new Set(["type", "dest", "tar", "name", "push"]);
+  for (const key of fields.keys()) if (!known.has(key)) throw new OutputSpecError(`unknown --output field ${JSON.stringify(key)} (known: type, dest, tar, name, push)`);
+  if (!type) throw new OutputSpecError(`--output ${JSON.stringify(text)} needs type=oci|docker|local|registry`);
+  if (type === "registry") {
+    const name = fields.get("name");
+    if (!name) throw new OutputSpecError("--output type=registry needs name=REGISTRY/REPOSITORY[:TAG]");
+    return { type: "registry", name };
+  }
   if (!dest) throw new OutputSpecError(`--output type=${type} needs dest=PATH`);
   const name = fields.get("name");
   switch (type) {
@@ -44,7 +51,7 @@ export function parseOutputSpec(text: string): OutputSpec {
     case "local":
       return { type: "local", dest };
     default:
-      throw new OutputSpecError(`unsupported --output type=${type} (supported: oci, docker, local; registry comes with registry support)`);
+      throw new OutputSpecError(`unsupported --output type=${type} (supported: oci, docker, local, registry)`);
   }
 }
 
@@ -61,6 +68,8 @@ export interface ExportResult {
   configDigest: string;
   manifestDigest: string;
   tags: string[];
+  /** Names from `--output type=registry`, tagged locally, to push. */
+  pushNames: string[];
 }
 
 export async function exportImage(input: ExportInput): Promise<ExportResult> {
@@ -78,9 +87,14 @@ export async function exportImage(input: ExportInput): Promise<ExportResult> {
   await store.putBlobBytes(stored.manifestBytes);
   const tags: string[] = [];
   for (const tag of input.tags) tags.push(await store.tagImage(tag, stored.manifestDigest));
+  const pushNames: string[] = [];
 
   for (const output of input.outputs) {
     const began = Date.now();
+    if (output.type === "registry") {
+      pushNames.push(await store.tagImage(output.name, stored.manifestDigest));
+      continue;
+    }
     const label = `${output.type}:${output.dest}`;
     emit({ type: "export-start", output: label });
     switch (output.type) {
@@ -105,11 +119,11 @@ export async function exportImage(input: ExportInput): Promise<ExportResult> {
       }
     }
   }
-  return { configDigest: stored.configDigest, manifestDigest: stored.manifestDigest, tags };
+  return { configDigest: stored.configDigest, manifestDigest: stored.manifestDigest, tags, pushNames };
 }
 
 /** The image with gzip layers: each layer compressed once (in parallel) and its blob kept in the store. */
-async function compressedImage(store: Store, image: OciImage, openTar: (diffID: string) => Promise<NodeJS.ReadableStream>): Promise<OciImage> {
+export async function compressedImage(store: Store, image: OciImage, openTar: (diffID: string) => Promise<NodeJS.ReadableStream>): Promise<OciImage> {
   const blobs = await store.compressLayers(image.layers.map((l) => ({ diffID: l.diffID, openTar: () => openTar(l.diffID) })));
   const layers = image.layers.map((l, i) => ({ diffID: l.diffID, descriptor: { mediaType: blobs[i]!.mediaType, digest: blobs[i]!.digest, size: blobs[i]!.size } }));
   const compressed = assembleImage(image.config, layers);

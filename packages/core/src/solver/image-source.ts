@@ -1,19 +1,23 @@
 // Base images (FROM, COPY --from=IMAGE): the local image store, an OCI image
-// layout (`oci-layout://PATH[:TAG|@DIGEST]`), or a named build context. Layers
-// are unpacked into the store only when a step or an output needs them.
+// layout (`oci-layout://PATH[:TAG|@DIGEST]`), or a registry. Only the manifest
+// and config are read up front; a layer is fetched and unpacked when a step or
+// an output needs it, and never twice (the store is content addressed).
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { parseImage, readOciLayout, type BlobSource, type ImageConfig, type ImageLayer, type Platform } from "@tsbuild/oci";
+import pLimit from "p-limit";
+import { parseImage, readOciLayout, type Descriptor, type ImageConfig, type ImageLayer, type OciImage, type Platform } from "@tsbuild/oci";
+import { parseReference, type RegistryClient } from "@tsbuild/registry";
 import { normalizeImageName, type Store } from "@tsbuild/store";
 import { importLayer } from "./layer-io.js";
 
 export interface ImageSource {
   /** How the user named it. */
   ref: string;
+  image: OciImage;
   config: ImageConfig;
   configDigest: string;
   layers: ImageLayer[];
-  /** Unpacks every layer the store lacks (once). */
+  /** Fetches and unpacks every layer the store lacks (once). */
   materialize(): Promise<void>;
 }
 
@@ -34,37 +38,76 @@ export class ImageNotFoundError extends Error {
   override readonly name = "ImageNotFoundError";
 }
 
-export async function resolveImage(store: Store, ref: string, platform: Platform): Promise<ImageSource> {
+/** Puts a blob into the store (verified against its digest) from wherever the image lives. */
+type BlobFetcher = (descriptor: Descriptor) => Promise<void>;
+
+/**
+ * An image by reference: `oci-layout://…`, else a name tagged in the local store, else (given a
+ * client) the registry the name points at (docker.io by default).
+ */
+export async function resolveImage(store: Store, ref: string, platform: Platform, registry?: RegistryClient): Promise<ImageSource> {
   if (ref.startsWith("oci-layout://")) {
     const { dir, tag } = splitLayoutRef(ref.slice("oci-layout://".length));
     const { image, blobs } = await readOciLayout(dir, tag, { platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant } });
-    return source(store, ref, image.config, image.configDigest, image.layers, blobs);
+    return source(store, ref, image, async (d) => {
+      await store.putBlob(await blobs.openBlob(d.digest), { expectedDigest: d.digest });
+    });
   }
-  const name = normalizeImageName(ref);
-  const manifestDigest = await store.resolveTag(name);
-  if (!manifestDigest) {
-    throw new ImageNotFoundError(
-      `image ${JSON.stringify(ref)} is not in the local image store (${store.root}); 'tsbuild images' lists what is there. ` +
-        "Pulling from registries is not implemented yet: build it with -t, or use FROM oci-layout://PATH[:TAG] or --build-context NAME=oci-layout://PATH",
-    );
+  const local = await localImage(store, ref);
+  if (local) return source(store, ref, local, async (d) => {
+    throw new Error(`layer blob ${d.digest} of ${ref} is missing from the local store ${store.root}: pull or build the image again`);
+  });
+  if (!registry) {
+    throw new ImageNotFoundError(`image ${JSON.stringify(ref)} is not in the local image store (${store.root}); 'tsbuild images' lists what is there, 'tsbuild pull' fetches it`);
   }
-  const manifestBytes = await readBlobBytes(store, manifestDigest);
-  const manifest = JSON.parse(manifestBytes.toString("utf8")) as { config: { digest: string } };
-  const image = parseImage(manifestBytes, await readBlobBytes(store, manifest.config.digest), `image ${name}`);
-  return source(store, ref, image.config, image.configDigest, image.layers, store);
+  return remoteImage(store, ref, platform, registry);
 }
 
-function source(store: Store, ref: string, config: ImageConfig, configDigest: string, layers: ImageLayer[], blobs: BlobSource): ImageSource {
+/** An image from the registry its name points at; layers are fetched by materialize(). */
+export async function remoteImage(store: Store, ref: string, platform: Platform, registry: RegistryClient): Promise<ImageSource> {
+  const reference = parseReference(ref);
+  const { image } = await registry.resolveImage(reference, { platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant } });
+  return source(store, ref, image, async (d) => {
+    await registry.fetchBlob(reference, d, (stream) => store.putBlob(stream, { expectedDigest: d.digest }));
+  });
+}
+
+/** An image tagged in the local store, or undefined. */
+export async function localImage(store: Store, ref: string): Promise<OciImage | undefined> {
+  let name: string;
+  try {
+    name = normalizeImageName(ref);
+  } catch {
+    return undefined;
+  }
+  const manifestDigest = await store.resolveTag(name);
+  if (!manifestDigest) return undefined;
+  const manifestBytes = await readFile(store.blobPath(manifestDigest));
+  const manifest = JSON.parse(manifestBytes.toString("utf8")) as { config: { digest: string } };
+  return parseImage(manifestBytes, await readFile(store.blobPath(manifest.config.digest)), `image ${name}`);
+}
+
+const LAYER_FETCHES = 4;
+
+function source(store: Store, ref: string, image: OciImage, fetchBlob: BlobFetcher): ImageSource {
   let materialized: Promise<void> | undefined;
   return {
     ref,
-    config,
-    configDigest,
-    layers,
+    image,
+    config: image.config,
+    configDigest: image.configDigest,
+    layers: image.layers,
     materialize() {
-      materialized ??= (async () => {
-        for (const layer of layers) await importLayer(store, blobs, layer);
-      })();
+      const limit = pLimit(LAYER_FETCHES);
+      materialized ??= Promise.all(
+        image.layers.map((layer) =>
+          limit(async () => {
+            if (await store.hasLayer(layer.diffID)) return;
+            if (!(await store.hasBlob(layer.descriptor.digest))) await fetchBlob(layer.descriptor);
+            await importLayer(store, layer);
+          }),
+        ),
+      ).then(() => undefined);
       return materialized;
     },
   };
@@ -78,8 +121,4 @@ function splitLayoutRef(spec: string): { dir: string; tag?: string } {
   const colon = spec.lastIndexOf(":");
   if (colon > slash) return { dir: spec.slice(0, colon), tag: spec.slice(colon + 1) };
   return { dir: spec };
-}
-
-async function readBlobBytes(store: Store, digest: string): Promise<Buffer> {
-  return readFile(store.blobPath(digest));
 }

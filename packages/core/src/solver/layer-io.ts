@@ -5,7 +5,7 @@ import { lstat, lutimes, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { applyChangeset, changesetTar, type Snapshot } from "@tsbuild/layers";
-import { uncompressedLayerStream, type BlobSource, type ImageLayer, type LayerTarSource } from "@tsbuild/oci";
+import { uncompressedLayerStream, type ImageLayer, type LayerTarSource } from "@tsbuild/oci";
 import type { Store } from "@tsbuild/store";
 
 export interface LayerInfo {
@@ -50,11 +50,13 @@ async function clampTimes(dir: string, epoch: number): Promise<void> {
   await visit(dir);
 }
 
-/** Unpacks an image layer into the store (once: content addressed), keeping its blob for later exports. */
-export async function importLayer(store: Store, blobs: BlobSource, layer: ImageLayer): Promise<void> {
+/**
+ * Unpacks an image layer whose blob is in the store (once: content addressed); the blob is kept
+ * for later exports and pushes. The tar must hash to the layer's diffID.
+ */
+export async function importLayer(store: Store, layer: ImageLayer): Promise<void> {
   if (await store.hasLayer(layer.diffID)) return;
   const d = layer.descriptor;
-  if (!(await store.hasBlob(d.digest))) await store.putBlob(await blobs.openBlob(d.digest), { expectedDigest: d.digest });
   const dir = await store.tempDir("import");
   try {
     const tar = uncompressedLayerStream(await store.openBlob(d.digest), d.mediaType);
