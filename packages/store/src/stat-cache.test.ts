@@ -27,6 +27,8 @@ describe("stat cache", () => {
     const cache = await openStatCache(store, "/ctx");
     expect(cache.lookup("a.txt", await bigStat(file))).toBeUndefined();
     cache.record("a.txt", await bigStat(file), sha256Digest("one"));
+    // utimes set the file's ctime to now: save a clock tick later, or the entry is (rightly) racy.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     await cache.save();
 
     const again = await openStatCache(store, "/ctx");
