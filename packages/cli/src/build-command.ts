@@ -28,6 +28,9 @@ interface BuildArgs extends RegistryArgs {
   progress: ProgressMode;
   "storage-driver"?: "overlay" | "native";
   push: boolean;
+  secret: string[];
+  ssh: string[];
+  allow: string[];
   "cache-to": string[];
   "cache-from": string[];
 }
@@ -80,6 +83,9 @@ export function buildCommand(setExitCode: (code: number) => void): CommandModule
         .option("iidfile", { type: "string", describe: "Write the image ID to this file" })
         .option("metadata-file", { type: "string", describe: "Write build metadata (digests, tags) as JSON to this file" })
         .option("progress", { choices: ["auto", "tty", "plain", "json"] as const, default: "auto" as const, describe: "Progress output" })
+        .option("secret", { type: "string", default: [] as string[], coerce: asList, describe: "A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR" })
+        .option("ssh", { type: "string", default: [] as string[], coerce: asList, describe: "An ssh agent for RUN --mount=type=ssh: default or ID=SOCKET (default: $SSH_AUTH_SOCK)" })
+        .option("allow", { type: "string", default: [] as string[], coerce: asList, describe: "Entitlements: security.insecure (for RUN --security=insecure)" })
         .option("push", { type: "boolean", default: false, describe: "Push the image to its registry under each -t name" })
         .option("cache-to", { type: "string", default: [] as string[], coerce: asList, describe: "Export the build cache: type=registry,ref=R[,mode=max] or type=local,dest=DIR" })
         .option("cache-from", { type: "string", default: [] as string[], coerce: asList, describe: "Import build cache: type=registry,ref=R or type=local,src=DIR" })
@@ -136,6 +142,9 @@ async function runBuild(args: BuildArgs, context: string, input: Awaited<ReturnT
     throw new UsageError((error as Error).message);
   }
   if (args.push && args.tag.length === 0) throw new UsageError("--push needs at least one -t NAME to push to");
+  for (const entitlement of args.allow) {
+    if (entitlement !== "security.insecure") throw new UsageError(`unknown --allow ${JSON.stringify(entitlement)} (known: security.insecure)`);
+  }
   const epoch = process.env.SOURCE_DATE_EPOCH ?? buildArgs.get("SOURCE_DATE_EPOCH");
   if (epoch !== undefined && !/^\d+$/.test(epoch)) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, got ${JSON.stringify(epoch)}`);
   const controller = new AbortController();
@@ -165,6 +174,9 @@ async function runBuild(args: BuildArgs, context: string, input: Awaited<ReturnT
       sourceDateEpoch: epoch === undefined ? undefined : Number(epoch),
       storageDriver: args["storage-driver"],
       registry: registryOptions(args),
+      secrets: parseSecrets(args.secret),
+      ssh: parseSsh(args.ssh),
+      allow: args.allow,
       push: args.push,
       cacheTo,
       cacheFrom,
@@ -183,4 +195,36 @@ async function runBuild(args: BuildArgs, context: string, input: Awaited<ReturnT
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
+}
+
+/** `--secret id=ID,src=FILE` / `id=ID,env=VAR` (`type=file|env` accepted as buildx has it). */
+export function parseSecrets(values: readonly string[]): Record<string, { file: string } | { env: string }> {
+  const out: Record<string, { file: string } | { env: string }> = {};
+  for (const value of values) {
+    const fields = new Map(value.split(",").map((part) => {
+      const eq = part.indexOf("=");
+      if (eq <= 0) throw new UsageError(`--secret ${JSON.stringify(value)}: expected id=ID,src=FILE or id=ID,env=VAR`);
+      return [part.slice(0, eq).trim(), part.slice(eq + 1).trim()] as const;
+    }));
+    const id = fields.get("id");
+    if (!id) throw new UsageError(`--secret ${JSON.stringify(value)} needs id=ID`);
+    const src = fields.get("src") ?? fields.get("source");
+    const env = fields.get("env");
+    if (src !== undefined) out[id] = { file: path.resolve(src) };
+    else out[id] = { env: env ?? id };
+  }
+  return out;
+}
+
+/** `--ssh default` (the agent at $SSH_AUTH_SOCK) or `--ssh ID=SOCKET`. */
+export function parseSsh(values: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const value of values) {
+    const eq = value.indexOf("=");
+    const id = eq === -1 ? value : value.slice(0, eq);
+    const socket = eq === -1 ? process.env.SSH_AUTH_SOCK : value.slice(eq + 1);
+    if (!id || !socket) throw new UsageError(`--ssh ${JSON.stringify(value)}: give ID=SOCKET, or set SSH_AUTH_SOCK for --ssh ${id || "default"}`);
+    out[id] = path.resolve(socket);
+  }
+  return out;
 }

@@ -239,6 +239,7 @@ export function rmiCommand(setExitCode: (code: number) => void): CommandModule<o
 interface PruneArgs extends StoreArgs {
   "keep-storage"?: string;
   force: boolean;
+  "cache-mounts": boolean;
 }
 
 export const pruneCommand: CommandModule<object, PruneArgs> = {
@@ -251,6 +252,7 @@ export const pruneCommand: CommandModule<object, PruneArgs> = {
         describe: "Stop once the store is at most this size (e.g. 10GB, 500MB, 1.5GiB; kB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024); the least recently used go first",
       })
       .option("force", { alias: "f", type: "boolean", default: false, describe: "Do not ask for confirmation" })
+      .option("cache-mounts", { type: "boolean", default: false, describe: "Also empty the RUN --mount=type=cache directories" })
       .epilog("Tagged images and the build cache of their layers are kept; `tsbuild rmi` an image first to let prune reclaim it.") as Argv<PruneArgs>,
   handler: async (args) => {
     const keepStorage = args["keep-storage"] === undefined ? undefined : parseSize(args["keep-storage"], "--keep-storage");
@@ -262,6 +264,7 @@ export const pruneCommand: CommandModule<object, PruneArgs> = {
     }
     const store = await openStore(root);
     process.stdout.write(renderPrune(await store.prune({ keepStorage })));
+    if (args["cache-mounts"]) process.stdout.write(`Cache mounts removed: ${formatSize(await store.pruneCacheMounts())}\n`);
   },
 };
 

@@ -417,3 +417,30 @@ export async function diskUsage(paths: StorePaths): Promise<DiskUsage> {
     },
   };
 }
+
+/** Deletes the cache mount directories (renamed aside first, so a build never sees half of one). */
+export async function pruneCacheMounts(paths: StorePaths): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(paths.cacheMounts);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw e;
+  }
+  let freed = 0;
+  for (const name of names) {
+    const aside = tempName(paths.tmp, "cache-mount");
+    await rename(path.join(paths.cacheMounts, name), aside);
+    freed += await treeBytes(aside);
+    await rm(aside, { recursive: true, force: true });
+  }
+  return freed;
+}
+
+async function treeBytes(p: string): Promise<number> {
+  const st = await stat(p);
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const name of await readdir(p)) total += await treeBytes(path.join(p, name)).catch(() => 0);
+  return total;
+}

@@ -6,6 +6,7 @@
 //   statcache/<hex>.json        stat caches of build contexts
 //   tmp/                        temp files and dirs, same filesystem, so renames out of it are atomic
 //   snapshots/ volumes/         used by the layer engine and executor
+//   cache-mounts/<id hash>/     RUN --mount=type=cache directories (never in a layer)
 //   containers/<id>/            working containers (@tsbuild/containers): record, upper/, work/, merged/
 //   locks/                      lock files (see lock.ts)
 import path from "node:path";
@@ -22,6 +23,7 @@ export interface StorePaths {
   snapshots: string;
   volumes: string;
   containers: string;
+  cacheMounts: string;
   locks: string;
 }
 
@@ -38,6 +40,7 @@ export function storePaths(root: string): StorePaths {
     snapshots: path.join(abs, "snapshots"),
     volumes: path.join(abs, "volumes"),
     containers: path.join(abs, "containers"),
+    cacheMounts: path.join(abs, "cache-mounts"),
     locks: path.join(abs, "locks"),
   };
 }

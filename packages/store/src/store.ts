@@ -125,6 +125,10 @@ export class Store implements BlobSource, LayerTarSource {
   prune(options: Omit<gc.PruneOptions, "lock"> = {}): Promise<gc.PruneResult> {
     return gc.prune(this.paths, { ...options, lock: this.lock });
   }
+  /** Removes every RUN --mount=type=cache directory; returns the bytes freed. */
+  pruneCacheMounts(): Promise<number> {
+    return gc.pruneCacheMounts(this.paths);
+  }
   diskUsage(): Promise<gc.DiskUsage> {
     return gc.diskUsage(this.paths);
   }

@@ -98,7 +98,7 @@ describe("stages", () => {
     expect(p.stages.map((s) => s.name)).toEqual(["base", "build", "final"]);
     expect(p.allStages[1]!.base).toEqual({ kind: "stage", index: 0 });
     expect(p.target.dependsOn).toEqual([1, 0]);
-    expect(p.target.steps.map((s) => s.fromStage)).toEqual([1, 0, undefined]);
+    expect(p.target.steps.map((s) => s.stageRefs)).toEqual([{ build: 1 }, { "0": 0 }, undefined]);
     expect(plan(multi, { target: "BUILD" }).stages.map((s) => s.name)).toEqual(["base", "build"]);
   });
 
@@ -122,6 +122,15 @@ describe("stages", () => {
     const fromImage = plan("FROM img\nARG V=1\n", { baseImageOnBuild: () => ["ENV FROM_TRIGGER=yes", "RUN echo $FROM_TRIGGER"], baseImageEnv: () => [] });
     expect(fromImage.target.steps.map((s) => s.instruction.kind)).toEqual(["env", "run", "arg"]);
     expect(fromImage.target.steps[0]!.instruction).toMatchObject({ pairs: [{ key: "FROM_TRIGGER", value: "yes" }] });
+  });
+
+  it("makes RUN --mount from= a stage dependency and positions bad mounts", () => {
+    const p = plan("FROM scratch AS deps\nFROM scratch\nRUN --mount=type=bind,from=deps,target=/d --mount=type=cache,target=/c true\n");
+    expect(p.target.dependsOn).toEqual([0]);
+    expect(p.target.steps[0]!.stageRefs).toEqual({ deps: 0 });
+    const error = errorOf("FROM scratch\nRUN --mount=type=floppy,target=/x true\n");
+    expect(error.range?.start.line).toBe(2);
+    expect(error.message).toMatch(/--mount=type=floppy,target=\/x/);
   });
 
   it("treats --build-context names as contexts", () => {

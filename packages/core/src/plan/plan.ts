@@ -4,7 +4,9 @@ import {
   parseDockerfile,
   parseInstruction,
   parseInstructions,
+  parseRunMounts,
   platformArgs,
+  RunMountError,
   proxyArgNames,
   StageScope,
   type Instruction,
@@ -116,8 +118,7 @@ export function planBuild(dockerfile: string, options: PlanOptions): BuildPlan {
       for (const [i, instruction] of [...triggers, ...syntax.instructions].entries()) {
         const expanded = scope.apply(instruction) as PlannedStep["instruction"];
         const step: PlannedStep = { instruction: expanded, args: stepArgs(scope), ...(i < triggers.length ? { trigger: true } : {}) };
-        const reference = stageReference(expanded);
-        if (reference !== undefined) {
+        for (const reference of stageReferences(expanded, lines)) {
           let target: StageBase;
           try {
             target = resolveReference(reference, syntax.index);
@@ -125,7 +126,7 @@ export function planBuild(dockerfile: string, options: PlanOptions): BuildPlan {
             throw positioned(instruction.source, lines, (error as Error).message);
           }
           if (target.kind === "stage") {
-            step.fromStage = target.index;
+            step.stageRefs = { ...step.stageRefs, [reference]: target.index };
             if (!stage.dependsOn.includes(target.index)) stage.dependsOn.push(target.index);
           }
         }
@@ -189,9 +190,16 @@ export function planBuild(dockerfile: string, options: PlanOptions): BuildPlan {
   return plan;
 }
 
-function stageReference(instruction: PlannedStep["instruction"]): string | undefined {
-  if (instruction.kind === "copy" || instruction.kind === "add") return instruction.from;
-  return undefined;
+/** What a step reads from other stages or images: COPY --from and RUN --mount from=. */
+function stageReferences(instruction: PlannedStep["instruction"], lines: readonly string[]): string[] {
+  if (instruction.kind === "copy" || instruction.kind === "add") return instruction.from === undefined ? [] : [instruction.from];
+  if (instruction.kind !== "run") return [];
+  try {
+    return parseRunMounts(instruction.mounts).flatMap((m) => ("from" in m && m.from !== undefined ? [m.from] : []));
+  } catch (error) {
+    if (error instanceof RunMountError) throw positioned(instruction.source, lines, error.message);
+    throw error;
+  }
 }
 
 function resolveTarget(target: string | undefined, stages: readonly StageSyntax[], names: Map<string, number>): number {

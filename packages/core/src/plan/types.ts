@@ -16,8 +16,8 @@ export interface PlannedStep {
   args: ReadonlyMap<string, string>;
   /** Set for an ONBUILD trigger of the base image, run before the stage's own instructions. */
   trigger?: boolean;
-  /** For COPY --from / RUN --mount from=: the stage it reads, when it names a stage. */
-  fromStage?: number;
+  /** The stages a COPY --from or RUN --mount from= names, by the word written. */
+  stageRefs?: Readonly<Record<string, number>>;
 }
 
 export interface PlannedStage {

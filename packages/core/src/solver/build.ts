@@ -1,10 +1,11 @@
 // The solver: Dockerfile + context + options -> plan -> executed steps -> image.
 // Steps whose cache key has a record reuse its layer; the rest run on
 // snapshots made by the layer engine. Independent stages run in parallel.
+import { readFileSync } from "node:fs";
 import { chmod, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { DockerfileError, ociArchitecture, parsePlatform, PatternMatcher, type Platform } from "@tsbuild/dockerfile";
-import { mkdirInRoot, resolveUser, runInRootfs, RunFailedError, type ExecMount } from "@tsbuild/executor";
+import { DockerfileError, ociArchitecture, parsePlatform, PatternMatcher, RunMountError, type Platform } from "@tsbuild/dockerfile";
+import { mkdirInRoot, resolveInRoot, resolveUser, runInRootfs, RunFailedError, type ExecMount } from "@tsbuild/executor";
 import { detectSnapshotter, type Snapshot, type Snapshotter } from "@tsbuild/layers";
 import type { ImageConfig } from "@tsbuild/oci";
 import { defaultStoreRoot, openStatCache, openStore, type Store } from "@tsbuild/store";
@@ -12,7 +13,7 @@ import { planBuild } from "../plan/plan.js";
 import type { BuildPlan, PlannedStage, PlannedStep } from "../plan/types.js";
 import { BuildContextIndex, readIgnorePatterns } from "./build-context.js";
 import { canonical, cacheKey, explainMiss, type StepInputs } from "./cache-key.js";
-import { copyDestination, copyIntoRootfs, CopyError, readImageFile, resolveChown, selectSources, writeHeredocs, type CopySourceRoot } from "./copy.js";
+import { cleanSourcePath, copyDestination, copyIntoRootfs, CopyError, readImageFile, resolveChown, selectSources, writeHeredocs, type CopySourceRoot } from "./copy.js";
 import type { BuildEvent, BuildEventListener, LayerSummary, StepRef } from "./events.js";
 import { exportImage, type OutputSpec } from "./export.js";
 import {
@@ -30,6 +31,7 @@ import { addFromSource } from "./add.js";
 import { RegistryClient, type RegistryClientOptions } from "@tsbuild/registry";
 import { exportCache, importCache, type CachedStep, type CacheSpec, type RemoteCache } from "./cache-transfer.js";
 import { pushToRegistry } from "./distribution.js";
+import { mountKey, prepareMounts, type MountSource, type RunMountOptions, type SecretSource } from "./run-mounts.js";
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -59,6 +61,12 @@ export interface BuildOptions {
   storageDriver?: "overlay" | "native";
   /** How to reach registries (CA files, insecure hosts, Docker config path). */
   registry?: RegistryClientOptions;
+  /** `--secret id=…`: values RUN --mount=type=secret can read; never stored in a layer, config or history. */
+  secrets?: Record<string, SecretSource>;
+  /** `--ssh id=SOCKET`: agent sockets RUN --mount=type=ssh can use. */
+  ssh?: Record<string, string>;
+  /** Entitlements, e.g. `security.insecure` for RUN --security=insecure. */
+  allow?: string[];
   /** Push the image to the registry under each of `tags`. */
   push?: boolean;
   /** Build cache to import before the build / export after it. */
@@ -530,20 +538,33 @@ async function prepareLayerStep(
       if (instruction.network !== undefined && !["none", "host", "default"].includes(instruction.network)) {
         throw new Error(`unsupported RUN --network=${instruction.network}: use default, none or host`);
       }
-      if (instruction.security !== undefined && instruction.security !== "sandbox") {
-        throw new Error(`RUN --security=${instruction.security} needs --allow security.insecure, which is not implemented yet`);
+      const insecure = instruction.security === "insecure";
+      if (instruction.security !== undefined && instruction.security !== "sandbox" && !insecure) {
+        throw new Error(`RUN --security=${instruction.security}: expected sandbox or insecure`);
       }
-      if (instruction.mounts.length > 0) throw new Error("RUN --mount is not implemented yet");
+      if (insecure && !(runner.options.allow ?? []).includes("security.insecure")) {
+        throw new Error("RUN --security=insecure needs the build to be started with --allow security.insecure");
+      }
+      const mountOptions: RunMountOptions = {
+        store: runner.store,
+        workdir: cwd,
+        secrets: new Map(Object.entries(runner.options.secrets ?? {})),
+        ssh: new Map(Object.entries(runner.options.ssh ?? {})),
+        openSource: (from, sourcePath) => openMountSource(runner, step, from, sourcePath, materialized),
+      };
+      const mounts = await wrapMountError(() => mountKey(instruction.mounts, cwd, mountOptions));
       const heredocScript = standaloneHeredoc(instruction);
       return {
         inputs: {
           parent: current.key,
-          instruction: canonical({ kind: "run", argv, env, user, cwd, network, heredocs: instruction.heredocs.map((h) => ({ ...h })) }),
+          instruction: canonical({ kind: "run", argv, env, user, cwd, network, insecure, mounts: mounts.specs, heredocs: instruction.heredocs.map((h) => ({ ...h })) }),
+          ...(Object.keys(mounts.files).length > 0 ? { files: mounts.files } : {}),
         },
         execute: () =>
           withSnapshot(lowers(), async (snapshot) => {
             const owner = await userIds(snapshot.rootfs, user, true);
-            const mounts: ExecMount[] = [];
+            const prepared = await wrapMountError(() => prepareMounts(instruction.mounts, mountOptions));
+            const mounts: ExecMount[] = [...prepared.mounts];
             let scriptDir: string | undefined;
             let args = argv;
             if (heredocScript?.shebang) {
@@ -555,15 +576,15 @@ async function prepareLayerStep(
               args = [`/dev/pipes/${heredocScript.name}`];
             }
             try {
-              await runInRootfs(
+              await prepared.use(() => runInRootfs(
                 snapshot.rootfs,
-                { args, env, cwd, user: owner, network, mounts },
+                { args, env: [...env, ...prepared.env], cwd, user: owner, network, mounts, ...(insecure ? { capabilities: privilegedCapabilities() } : {}) },
                 {
                   bundleRoot: runner.store.paths.tmp,
                   signal: runner.options.signal,
                   onOutput: (stream, chunk) => runner.emit({ type: "step-output", stream, text: chunk.toString("utf8"), ...stepRef }),
                 },
-              );
+              ));
             } catch (error) {
               if (error instanceof RunFailedError) {
                 const tail = error.lastLines.length ? `\n${error.lastLines.map((l) => `  ${l}`).join("\n")}` : "";
@@ -579,7 +600,7 @@ async function prepareLayerStep(
     }
     case "copy":
     case "add": {
-      const source = await copySource(runner, stage, step, current, materialized);
+      const source = await openFrom(runner, step, instruction.from, materialized);
       const { dest, isDir } = copyDestination(instruction, config.WorkingDir);
       const heredocNames = new Set(instruction.heredocs.map((h) => h.name));
       const fileSources = instruction.sources.filter((s) => !isHeredocMarker(s, heredocNames));
@@ -661,37 +682,59 @@ interface CopySourceHandle {
   release(): Promise<void>;
 }
 
-async function copySource(runner: StageRunner, stage: PlannedStage, step: PlannedStep, current: StageResult, materialized: Set<string>): Promise<CopySourceHandle> {
-  const instruction = step.instruction as Extract<PlannedStep["instruction"], { kind: "copy" | "add" }>;
+/**
+ * What `from` names, readable as a directory tree: the build context (no `from`), a named
+ * directory context (both filtered by an index), or a stage's or image's merged layers (a
+ * snapshot used as a read view: removed, never committed).
+ */
+async function openFrom(runner: StageRunner, step: PlannedStep, from: string | undefined, materialized: Set<string>): Promise<CopySourceHandle> {
   const noop = async () => undefined;
-  if (instruction.from === undefined) {
+  if (from === undefined) {
     const index = await runner.mainContext();
     return { root: { dir: index.root, index, preserveOwner: false, label: "build context" }, index, release: noop };
   }
-  const namedCtx = runner.named.get(instruction.from);
+  const namedCtx = runner.named.get(from);
   if (namedCtx?.kind === "dir") {
     const index = BuildContextIndex.scan(namedCtx.dir, []);
-    return { root: { dir: namedCtx.dir, index, preserveOwner: false, label: `build context ${instruction.from}` }, index, release: noop };
+    return { root: { dir: namedCtx.dir, index, preserveOwner: false, label: `build context ${from}` }, index, release: noop };
   }
   let diffIDs: string[];
   let identity: string;
   let label: string;
-  if (step.fromStage !== undefined) {
-    const from = await runner.results.get(step.fromStage)!;
-    diffIDs = from.diffIDs;
-    identity = `stage:${from.key}`;
-    label = `stage ${instruction.from}`;
+  const fromStage = step.stageRefs?.[from];
+  if (fromStage !== undefined) {
+    const result = await runner.results.get(fromStage)!;
+    diffIDs = result.diffIDs;
+    identity = `stage:${result.key}`;
+    label = `stage ${from}`;
   } else {
-    const source = await runner.image(instruction.from);
+    const source = await runner.image(from);
     await source.materialize();
     diffIDs = source.layers.map((l) => l.diffID);
     identity = `image:${source.configDigest}`;
-    label = `image ${instruction.from}`;
+    label = `image ${from}`;
   }
   await ensureLayers(runner, diffIDs, materialized);
-  // A read view of the source's layers: a snapshot that is removed, never committed.
   const view = await runner.snapshotter.prepare([...diffIDs].reverse().map((d) => runner.store.layerDir(d)), runner.store.paths.snapshots);
   return { root: { dir: view.rootfs, preserveOwner: true, label }, identity, release: () => view.remove() };
+}
+
+/** A RUN --mount source: a path inside what `from` names, and what identifies its content. */
+async function openMountSource(runner: StageRunner, step: PlannedStep, from: string | undefined, sourcePath: string, materialized: Set<string>): Promise<MountSource> {
+  const handle = await openFrom(runner, step, from, materialized);
+  try {
+    const rel = cleanSourcePath(sourcePath, handle.root.label);
+    const dir = await resolveInRoot(handle.root.dir, rel);
+    if (path.relative(handle.root.dir, dir).startsWith("..")) throw new CopyError(`${sourcePath}: forbidden path outside the ${handle.root.label}`);
+    if (handle.index && !handle.index.entries.has(path.relative(handle.root.dir, dir).split(path.sep).join("/"))) {
+      throw new CopyError(`${sourcePath}: not found in the ${handle.root.label}`);
+    }
+    if (handle.index) return { dir, files: await contextDigests(handle.index, [rel]), release: handle.release };
+    return { dir, identity: handle.identity, release: handle.release };
+  } catch (error) {
+    await handle.release();
+    throw error;
+  }
 }
 
 /** Content digests of the context files a COPY reads (whole trees for directories). */
@@ -742,6 +785,33 @@ function standaloneHeredoc(instruction: Extract<PlannedStep["instruction"], { ki
   if (!/^\s*\d*<<-?(["']?)[^"'\s]+\1\s*$/.test(instruction.command.script)) return undefined;
   return { name: heredoc.name, content: heredoc.content, shebang: heredoc.content.startsWith("#!") };
 }
+
+/** A bad --mount value is the user's mistake: report it as such, at the step. */
+async function wrapMountError<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof RunMountError) throw new Error(error.message);
+    throw error;
+  }
+}
+
+/** Every capability this process may hand on, for RUN --security=insecure (as Docker's privileged mode). */
+function privilegedCapabilities(): string[] {
+  const bounding = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0";
+  const mask = BigInt(`0x${bounding}`);
+  return CAPABILITIES_BY_NUMBER.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
+/** Linux capabilities in the order of their numbers (CAP_CHOWN is 0). */
+const CAPABILITIES_BY_NUMBER = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+  "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+  "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN",
+  "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+  "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+];
 
 function isHeredocMarker(source: string, names: Set<string>): boolean {
   const match = /^\d*<<-?(["']?)([^"']+)\1$/.exec(source);
