@@ -430,7 +430,28 @@ async function runStep(
     return { result: { ...current, state, key }, cached: false, missed: false };
   }
 
-  const { inputs, execute } = await prepareLayerStep(runner, stage, step, current, state, stepRef, materialized);
+  const prepared = await prepareLayerStep(runner, stage, step, current, state, stepRef, materialized);
+  try {
+    return await cachedOrRun(runner, stage, step, current, state, stepRef, noCache, explainMisses, prepared, createdBy);
+  } finally {
+    await prepared.release();
+  }
+}
+
+/** The step's record from the local cache, else from --cache-from, else by running it. */
+async function cachedOrRun(
+  runner: StageRunner,
+  stage: PlannedStage,
+  step: PlannedStep,
+  current: StageResult,
+  state: StageConfigState,
+  stepRef: StepRef,
+  noCache: boolean,
+  explainMisses: boolean,
+  { inputs, execute }: PreparedStep,
+  createdBy: string,
+): Promise<StepOutcome> {
+  const instruction = step.instruction;
   const key = `sha256:${cacheKey(inputs)}`;
   const explainKey = `sha256:${cacheKey({ parent: "explain", instruction: canonical([runner.file, stage.name ?? stage.index, instruction.source.original]) })}`;
   let record: StepRecord | undefined;
@@ -484,7 +505,11 @@ interface PreparedStep {
   inputs: StepInputs;
   /** Runs the step; returns its layer, or undefined when it changes nothing that needs a layer. */
   execute(): Promise<LayerInfo | undefined>;
+  /** Gives back what computing the inputs opened (a read view of another stage), hit or miss. */
+  release(): Promise<void>;
 }
+
+const nothingToRelease = async (): Promise<void> => undefined;
 
 async function prepareLayerStep(
   runner: StageRunner,
@@ -521,6 +546,7 @@ async function prepareLayerStep(
       const user = config.User ?? "";
       return {
         inputs: { parent: current.key, instruction: canonical({ kind: "workdir", dir, user }) },
+        release: nothingToRelease,
         execute: () =>
           withSnapshot(lowers(), async (snapshot) => {
             const owner = await userIds(snapshot.rootfs, user);
@@ -555,6 +581,7 @@ async function prepareLayerStep(
       const mounts = await wrapMountError(() => mountKey(instruction.mounts, cwd, mountOptions));
       const heredocScript = standaloneHeredoc(instruction);
       return {
+        release: nothingToRelease,
         inputs: {
           parent: current.key,
           instruction: canonical({ kind: "run", argv, env, user, cwd, network, insecure, mounts: mounts.specs, heredocs: instruction.heredocs.map((h) => ({ ...h })) }),
@@ -601,41 +628,43 @@ async function prepareLayerStep(
     case "copy":
     case "add": {
       const source = await openFrom(runner, step, instruction.from, materialized);
-      const { dest, isDir } = copyDestination(instruction, config.WorkingDir);
-      const heredocNames = new Set(instruction.heredocs.map((h) => h.name));
-      const fileSources = instruction.sources.filter((s) => !isHeredocMarker(s, heredocNames));
-      const urls = instruction.kind === "add" ? fileSources.filter(isUrl) : [];
-      const paths = fileSources.filter((s) => !isUrl(s));
-      const selected = paths.length > 0 ? await selectSources(source.root, paths, instruction.parents) : [];
-      const files = source.index ? await contextDigests(source.index, selected.map((s) => s.rel)) : undefined;
-      const link = instruction.link;
-      const inputs: StepInputs = {
-        parent: link ? "link" : current.key,
-        instruction: canonical({
-          kind: instruction.kind,
-          sources: instruction.sources,
-          dest,
-          isDir,
-          chown: instruction.chown,
-          chmod: instruction.chmod,
-          parents: instruction.parents,
-          exclude: instruction.exclude,
-          checksum: instruction.checksum,
-          unpack: instruction.unpack,
-          heredocs: instruction.heredocs.map((h) => ({ name: h.name, content: h.content })),
-          from: source.identity,
-          // --chown names resolve through the image's /etc/passwd.
-          user: instruction.chown !== undefined && !link ? current.key : undefined,
-        }),
-        files,
-      };
-      const mode = instruction.chmod !== undefined ? parseChmod(instruction.chmod) : undefined;
-      const exclude = instruction.exclude.length > 0 ? new PatternMatcher(instruction.exclude) : undefined;
-      return {
-        inputs,
-        execute: () =>
-          withSnapshot(link ? [] : lowers(), async (snapshot) => {
-            try {
+      // The source stays open (a read view of a stage) until the step is done, hit or miss.
+      try {
+        const { dest, isDir } = copyDestination(instruction, config.WorkingDir);
+        const heredocNames = new Set(instruction.heredocs.map((h) => h.name));
+        const fileSources = instruction.sources.filter((s) => !isHeredocMarker(s, heredocNames));
+        const urls = instruction.kind === "add" ? fileSources.filter(isUrl) : [];
+        const paths = fileSources.filter((s) => !isUrl(s));
+        const selected = paths.length > 0 ? await selectSources(source.root, paths, instruction.parents) : [];
+        const files = source.index ? await contextDigests(source.index, selected.map((s) => s.rel)) : undefined;
+        const link = instruction.link;
+        const inputs: StepInputs = {
+          parent: link ? "link" : current.key,
+          instruction: canonical({
+            kind: instruction.kind,
+            sources: instruction.sources,
+            dest,
+            isDir,
+            chown: instruction.chown,
+            chmod: instruction.chmod,
+            parents: instruction.parents,
+            exclude: instruction.exclude,
+            checksum: instruction.checksum,
+            unpack: instruction.unpack,
+            heredocs: instruction.heredocs.map((h) => ({ name: h.name, content: h.content })),
+            from: source.identity,
+            // --chown names resolve through the image's /etc/passwd.
+            user: instruction.chown !== undefined && !link ? current.key : undefined,
+          }),
+          files,
+        };
+        const mode = instruction.chmod !== undefined ? parseChmod(instruction.chmod) : undefined;
+        const exclude = instruction.exclude.length > 0 ? new PatternMatcher(instruction.exclude) : undefined;
+        return {
+          inputs,
+          release: () => source.release(),
+          execute: () =>
+            withSnapshot(link ? [] : lowers(), async (snapshot) => {
               const owner = instruction.chown !== undefined ? await resolveChown(instruction.chown, snapshot.rootfs) : undefined;
               const copyOptions = { owner, mode, exclude, now: runner.options.sourceDateEpoch !== undefined ? runner.created : undefined };
               if (instruction.heredocs.length > 0) await writeHeredocs(instruction.heredocs, snapshot.rootfs, { dest, isDir }, copyOptions);
@@ -644,12 +673,13 @@ async function prepareLayerStep(
               } else {
                 await copyIntoRootfs(source.root, selected, snapshot.rootfs, { dest, isDir }, copyOptions);
               }
-            } finally {
-              await source.release();
-            }
-            return true;
-          }),
-      };
+              return true;
+            }),
+        };
+      } catch (error) {
+        await source.release();
+        throw error;
+      }
     }
   }
   throw new Error(`unexpected layer step ${instruction.kind}`);

@@ -1,0 +1,106 @@
+// Builds against a real registry (CNCF Distribution on 127.0.0.1): push, FROM a pushed image,
+// cache shared across stores, pull/push/login, auth and TLS.
+import { execFileSync } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { busyboxBase } from "../support/busybox.js";
+import { startRegistry } from "../support/registry.js";
+import { makeScratchDir } from "../support/scratch.js";
+import { runTsbuild } from "../support/tsbuild.js";
+import { expectNoLeftovers, fromBusybox, writeTree } from "./helpers.js";
+
+async function setup(files: Record<string, string>) {
+  const dir = await makeScratchDir("tsbuild-registry-");
+  const ctx = path.join(dir, "ctx");
+  await writeTree(ctx, files);
+  const env = { DOCKER_CONFIG: path.join(dir, "docker-config") };
+  const tsbuild = (root: string, ...args: string[]) => runTsbuild(args, { root: path.join(dir, root), cwd: ctx, env });
+  return { dir, ctx, tsbuild };
+}
+
+const skopeoConfig = (ref: string, ...flags: string[]) =>
+  JSON.parse(execFileSync("skopeo", ["inspect", "--config", ...flags, `docker://${ref}`]).toString()) as { config: { Env?: string[]; Labels?: Record<string, string> }; rootfs: { diff_ids: string[] } };
+
+describe("registries", () => {
+  it("pushes a build, which skopeo and buildah read, and builds FROM an image tsbuild did not build", async () => {
+    const registry = await startRegistry();
+    const base = await busyboxBase();
+    // skopeo puts the base into the registry: tsbuild never saw it.
+    execFileSync("skopeo", ["copy", "--dest-tls-verify=false", `oci:${base}:latest`, `docker://${registry.host}/base/busybox:1`]);
+    const { dir, tsbuild } = await setup({ Dockerfile: `FROM ${registry.host}/base/busybox:1\nRUN echo pushed > /pushed\nLABEL via=tsbuild\n` });
+    const pushed = await tsbuild("store", "build", "--progress", "plain", "-t", `${registry.host}/apps/demo:1`, "--push", ".");
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stderr).toMatch(new RegExp(`exported registry:${registry.host.replace(/\./g, "\\.")}/apps/demo:1 in .* \\(sha256:[0-9a-f]{64}\\)`));
+    const config = skopeoConfig(`${registry.host}/apps/demo:1`, "--tls-verify=false");
+    expect(config.config.Labels).toEqual({ via: "tsbuild" });
+    expect(config.rootfs.diff_ids).toHaveLength(2);
+    const buildah = ["--root", `${dir}/buildah`, "--runroot", `${dir}/buildah-run`, "--storage-driver", "vfs"];
+    expect(execFileSync("buildah", [...buildah, "pull", "-q", "--tls-verify=false", `docker://${registry.host}/apps/demo:1`]).toString().trim()).toMatch(/^[0-9a-f]{64}$/);
+    execFileSync("buildah", [...buildah, "rmi", "--all", "--force"]);
+
+    // pull into a fresh store, then push it elsewhere under another name.
+    const pulled = await tsbuild("other", "pull", `${registry.host}/apps/demo:1`);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(pulled.stdout).toMatch(/apps\/demo:1: sha256:/);
+    const images = await tsbuild("other", "images");
+    expect(images.stdout).toContain(`${registry.host}/apps/demo`);
+    const copied = await tsbuild("other", "push", `${registry.host}/apps/demo:1`, `${registry.host}/copies/demo:2`);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(skopeoConfig(`${registry.host}/copies/demo:2`, "--tls-verify=false").rootfs.diff_ids).toEqual(config.rootfs.diff_ids);
+    await expectNoLeftovers(path.join(dir, "store"));
+  });
+
+  it("shares the build cache through a registry and a local directory: a fresh store runs no step", async () => {
+    const registry = await startRegistry();
+    const from = await fromBusybox();
+    const { dir, tsbuild } = await setup({
+      Dockerfile: [`${from} AS deps`, "RUN echo deps > /deps", from, "COPY app.txt /app.txt", "COPY --from=deps /deps /deps", "RUN cat /app.txt /deps > /both", ""].join("\n"),
+      "app.txt": "app\n",
+    });
+    const cacheRef = `${registry.host}/cache/demo:main`;
+    const first = await tsbuild("a", "build", "--progress", "plain", `--cache-to=type=registry,ref=${cacheRef},mode=max`, `--cache-to=type=local,dest=${dir}/cache-dir,mode=max`, ".");
+    expect(first.code, first.stderr).toBe(0);
+    const imageId = first.stdout.trim();
+    for (const [store, source] of [["b", `type=registry,ref=${cacheRef}`], ["c", `type=local,src=${dir}/cache-dir`]] as const) {
+      const second = await tsbuild(store, "build", "--progress", "plain", `--cache-from=${source}`, "-o", `type=local,dest=${dir}/out-${store}`, ".");
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.stderr, second.stderr).not.toMatch(/cache miss/);
+      expect(second.stderr.match(/CACHED/g)).toHaveLength(4);
+      expect(second.stdout.trim()).toBe(imageId);
+      expect(await readFile(path.join(dir, `out-${store}/both`), "utf8")).toBe("app\ndeps\n");
+      await expectNoLeftovers(path.join(dir, store));
+    }
+    // A missing cache is a warning, not a failure.
+    const none = await tsbuild("d", "build", "--progress", "plain", `--cache-from=type=registry,ref=${registry.host}/cache/none:x`, ".");
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stderr).toMatch(/has no cache yet/);
+  });
+
+  it("logs in over TLS with basic auth and names the registry, repository and cause of auth failures", async () => {
+    const registry = await startRegistry({ auth: "htpasswd", tls: true });
+    const base = await busyboxBase();
+    execFileSync("skopeo", ["copy", "--dest-tls-verify=false", "--dest-creds", `${registry.username}:${registry.password}`, `oci:${base}:latest`, `docker://${registry.host}/private/busybox:1`]);
+    const { tsbuild, ctx } = await setup({ Dockerfile: `FROM ${registry.host}/private/busybox:1\nRUN echo ok > /ok\n` });
+    const ca = ["--registry-ca", registry.caFile!];
+    const anonymous = await tsbuild("s", "build", ...ca, ".");
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(new RegExp(`${registry.host.replace(/\./g, "\\.")}.*private/busybox`));
+    expect(anonymous.stderr).toMatch(/no credentials|unauthorized|authentication required/i);
+    const wrong = await tsbuild("s", "login", registry.host, "-u", registry.username, "-p", "wrong-password", ...ca);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/denied|wrong credentials|unauthorized/i);
+    const login = await tsbuild("s", "login", registry.host, "-u", registry.username, "--password-stdin", ...ca);
+    expect(login.code).not.toBe(0); // no password on stdin: runTsbuild closes stdin at once
+    const ok = await runTsbuild(["login", registry.host, "-u", registry.username, "--password-stdin", ...ca], { root: path.join(ctx, "..", "s"), cwd: ctx, input: `${registry.password}\n`, env: { DOCKER_CONFIG: path.join(ctx, "..", "docker-config") } });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain("Login Succeeded");
+    const built = await tsbuild("s", "build", ...ca, "-t", `${registry.host}/private/app:1`, "--push", ".");
+    expect(built.code, built.stderr).toBe(0);
+    const logout = await tsbuild("s", "logout", registry.host);
+    expect(logout.stdout).toContain(`Removed login credentials for ${registry.host}`);
+    await writeFile(path.join(ctx, "Dockerfile"), `FROM ${registry.host}/private/app:1\n`);
+    const afterLogout = await tsbuild("fresh", "build", ...ca, ".");
+    expect(afterLogout.code).toBe(1);
+  });
+});
