@@ -10,15 +10,14 @@ import type { ExecMount } from "@tsbuild/executor";
 import { copyTree } from "@tsbuild/layers";
 import { withLock, type Store } from "@tsbuild/store";
 
-/** Where a mount's `from=` (or the build context) is readable, and what identifies its content. */
+/** Where a mount's `from=` (or the build context) is readable while the step runs. */
 export interface MountSource {
   dir: string;
-  /** For the cache key: the stage's key or the image's digest… */
-  identity?: string;
-  /** …or, for a context, the digests of the files it shows (path -> digest). */
-  files?: Record<string, string>;
   release(): Promise<void>;
 }
+
+/** What identifies a mount source's content for the cache key: a stage's key or an image's digest, or context file digests. */
+export type IdentifyMountSource = (from: string | undefined, sourcePath: string) => Promise<{ identity?: string; files?: Record<string, string> }>;
 
 export interface RunMountOptions {
   store: Store;
@@ -44,18 +43,14 @@ export interface PreparedMounts {
  * The cache-key part of a RUN's mounts: the specs with their sources' identities, and the digests
  * of the context files bind mounts show (so a miss can name them). Never cache or secret contents.
  */
-export async function mountKey(values: readonly string[], workdir: string, options: Pick<RunMountOptions, "openSource">): Promise<{ specs: unknown[]; files: Record<string, string> }> {
+export async function mountKey(values: readonly string[], workdir: string, identify: IdentifyMountSource): Promise<{ specs: unknown[]; files: Record<string, string> }> {
   const specs: unknown[] = [];
   const files: Record<string, string> = {};
   for (const m of parseMounts(values, workdir)) {
     if (m.type === "bind" || (m.type === "cache" && m.from !== undefined)) {
-      const source = await options.openSource(m.from, m.source);
-      try {
-        specs.push({ ...m, content: source.identity });
-        for (const [name, digest] of Object.entries(source.files ?? {})) files[`${m.target} <- ${name}`] = digest;
-      } finally {
-        await source.release();
-      }
+      const source = await identify(m.from, m.source);
+      specs.push({ ...m, content: source.identity });
+      for (const [name, digest] of Object.entries(source.files ?? {})) files[`${m.target} <- ${name}`] = digest;
     } else specs.push(m);
   }
   return { specs, files };

@@ -1,0 +1,131 @@
+// What a step reads besides its parent: the build context, a named context, or
+// another stage's or an image's layers. For cache keys only identities are
+// needed (a stage's key, an image's digest, the context files' digests), so
+// a cached step never makes another stage run; a step that runs opens a read
+// view of the layers.
+import { readlink } from "node:fs/promises";
+import path from "node:path";
+import { resolveInRoot } from "@tsbuild/executor";
+import type { PlannedStep } from "../plan/types.js";
+import { BuildContextIndex } from "./build-context.js";
+import { cleanSourcePath, CopyError, type CopySourceRoot } from "./copy.js";
+import type { ImageSource } from "./image-source.js";
+import type { MountSource } from "./run-mounts.js";
+import type { StageRunner } from "./stage-runner.js";
+
+export interface SourceHandle {
+  root: CopySourceRoot;
+  /** Present for the build context and named directory contexts (filtered, digestible). */
+  index?: BuildContextIndex;
+  release(): Promise<void>;
+}
+
+const noop = async (): Promise<void> => undefined;
+
+/** The filtered index of the build context or of a named directory context, when `from` names one. */
+export async function contextIndexOf(runner: StageRunner, from: string | undefined): Promise<SourceHandle | undefined> {
+  if (from === undefined) {
+    const index = await runner.mainContext();
+    return { root: { dir: index.root, index, preserveOwner: false, label: "build context" }, index, release: noop };
+  }
+  const named = runner.named.get(from);
+  if (named?.kind !== "dir") return undefined;
+  const index = BuildContextIndex.scan(named.dir, []);
+  return { root: { dir: named.dir, index, preserveOwner: false, label: `build context ${from}` }, index, release: noop };
+}
+
+/** What a cache key records of a stage or image source: its key or digest (no layers are touched). */
+export async function sourceIdentity(runner: StageRunner, step: PlannedStep, from: string): Promise<string> {
+  const stage = step.stageRefs?.[from];
+  if (stage !== undefined) return `stage:${(await runner.keysOf(stage)).key}`;
+  return `image:${(await runner.image(from)).configDigest}`;
+}
+
+/**
+ * What `from` names, readable as a directory tree: a context as it is, or a stage's or image's
+ * merged layers as a read view (a snapshot that is removed, never committed). For a stage this
+ * waits for the stage's result: reading its files needs its layers.
+ */
+export async function openFrom(runner: StageRunner, step: PlannedStep, from: string | undefined): Promise<SourceHandle> {
+  const context = await contextIndexOf(runner, from);
+  if (context) return context;
+  let diffIDs: string[];
+  let label: string;
+  const stage = step.stageRefs?.[from!];
+  if (stage !== undefined) {
+    diffIDs = (await runner.resultOf(stage)).diffIDs;
+    label = `stage ${from}`;
+  } else {
+    const source = await runner.image(from!);
+    await source.materialize();
+    diffIDs = source.layers.map((l) => l.diffID);
+    label = `image ${from}`;
+  }
+  await ensureLayers(runner, diffIDs);
+  const view = await runner.snapshotter.prepare([...diffIDs].reverse().map((d) => runner.store.layerDir(d)), runner.store.paths.snapshots);
+  return { root: { dir: view.rootfs, preserveOwner: true, label }, release: () => view.remove() };
+}
+
+/** A RUN --mount source for the cache key: context file digests, or the stage's/image's identity. */
+export async function mountIdentity(runner: StageRunner, step: PlannedStep, from: string | undefined, sourcePath: string): Promise<{ identity?: string; files?: Record<string, string> }> {
+  const context = await contextIndexOf(runner, from);
+  if (!context) return { identity: `${await sourceIdentity(runner, step, from!)}:${sourcePath}` };
+  const rel = cleanSourcePath(sourcePath, context.root.label);
+  return { files: await contextDigests(context.index!, [rel]) };
+}
+
+/** A RUN --mount source to mount: a path inside what `from` names. */
+export async function openMountSource(runner: StageRunner, step: PlannedStep, from: string | undefined, sourcePath: string): Promise<MountSource> {
+  const handle = await openFrom(runner, step, from);
+  try {
+    const rel = cleanSourcePath(sourcePath, handle.root.label);
+    const dir = await resolveInRoot(handle.root.dir, rel);
+    const inside = path.relative(handle.root.dir, dir);
+    if (inside.startsWith("..")) throw new CopyError(`${sourcePath}: forbidden path outside the ${handle.root.label}`);
+    if (handle.index && !handle.index.entries.has(inside.split(path.sep).join("/"))) {
+      throw new CopyError(`${sourcePath}: not found in the ${handle.root.label}`);
+    }
+    return { dir, release: handle.release };
+  } catch (error) {
+    await handle.release();
+    throw error;
+  }
+}
+
+/** Content digests of the context files a step reads (whole trees for directories). */
+export async function contextDigests(index: BuildContextIndex, roots: readonly string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const add = async (rel: string) => {
+    const entry = index.entries.get(rel);
+    if (!entry) return;
+    const mode = (Number(entry.stat.mode) & 0o7777).toString(8);
+    if (entry.type === "file") out[rel] = `file:${mode}:${await index.fileDigest(rel)}`;
+    else if (entry.type === "symlink") out[rel] = `symlink:${await readlink(path.join(index.root, rel))}`;
+    else if (entry.type === "dir") out[rel] = `dir:${mode}`;
+  };
+  for (const root of roots) {
+    await add(root);
+    const prefix = root === "" ? "" : `${root}/`;
+    for (const rel of index.entries.keys()) if (rel !== root && rel.startsWith(prefix)) await add(rel);
+  }
+  return out;
+}
+
+/** Makes sure the base image layers among `diffIDs` are unpacked (base images are lazy). */
+export async function ensureLayers(runner: StageRunner, diffIDs: readonly string[]): Promise<void> {
+  for (const [ref, promise] of baseImages(runner)) {
+    if (runner.materialized.has(ref)) continue;
+    const source = await promise;
+    if (source.layers.some((l) => diffIDs.includes(l.diffID))) {
+      await source.materialize();
+      runner.materialized.add(ref);
+    }
+  }
+}
+
+function* baseImages(runner: StageRunner): Iterable<[string, Promise<ImageSource>]> {
+  for (const stage of runner.plan.stages) {
+    if (stage.base.kind === "image") yield [stage.base.ref, runner.image(stage.base.ref)];
+    if (stage.base.kind === "context" && runner.named.get(stage.base.name)?.kind === "image") yield [stage.base.name, runner.image(stage.base.name)];
+  }
+}
