@@ -12,13 +12,9 @@ let root: string;
 
 const tsbuild = (...args: string[]) => runTsbuild(args, { root, cwd: dir });
 
-/**
- * `tsbuild run CONTAINER -- sh -c SCRIPT`. runTsbuild appends `--root ROOT` after the args, which
- * lands after `--` in the command: the store comes from TSBUILD_ROOT instead, and `sh -c` takes
- * the two extra words as $0 and $1 and ignores them.
- */
+/** `tsbuild run CONTAINER -- sh -c SCRIPT`, the store from TSBUILD_ROOT (a `--root` after `--` would join the command). */
 const runIn = (container: string, script: string, ...flags: string[]) =>
-  runTsbuild(["run", ...flags, container, "--", "sh", "-c", script], { root, cwd: dir, env: { TSBUILD_ROOT: root } });
+  runTsbuild(["run", ...flags, container, "--", "sh", "-c", script], { root, cwd: dir, rootVia: "env" });
 
 function ok(result: TsbuildRun): string {
   expect(result.code, `stdout: ${result.stdout}\nstderr: ${result.stderr}`).toBe(0);
@@ -263,7 +259,7 @@ describe("working containers", { timeout: 120_000 }, () => {
       [["volume"], /volume needs a subcommand/],
     ];
     for (const [args, message] of cases) {
-      const result = await runTsbuild(args, { root, cwd: dir, env: { TSBUILD_ROOT: root } });
+      const result = await runTsbuild(args, { root, cwd: dir, rootVia: "env" });
       expect(result.code, `${args.join(" ")}: ${result.stderr}`).toBe(2);
       expect(result.stderr).toMatch(message);
     }

@@ -12,8 +12,13 @@ export interface TsbuildRun {
 }
 
 export interface TsbuildOptions {
-  /** Store root, passed as `--root` after args (yargs takes options after positionals). */
+  /** Store root, passed as `--root` after args (yargs takes options after positionals), or see rootVia. */
   root: string;
+  /**
+   * How the CLI gets the store: "flag" (default) appends `--root ROOT`; "env" sets TSBUILD_ROOT
+   * instead, for args that end with `-- COMMAND…`, where an appended flag would join the command.
+   */
+  rootVia?: "flag" | "env";
   cwd: string;
   /** Written to the CLI's stdin (e.g. for `-f -`); stdin is closed at once without it. */
   input?: string | Buffer;
@@ -23,14 +28,16 @@ export interface TsbuildOptions {
 }
 
 /**
- * Spawns the CLI with args + `--root ROOT` and collects its output. Never throws for a non-zero
- * exit: callers assert on code/stderr, and get the output in the failure message.
+ * Spawns the CLI with args + `--root ROOT` (or TSBUILD_ROOT, see rootVia) and collects its
+ * output. Never throws for a non-zero exit: callers assert on code/stderr, and get the output
+ * in the failure message.
  */
 export function runTsbuild(args: readonly string[], options: TsbuildOptions): Promise<TsbuildRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args, "--root", options.root], {
+    const viaEnv = options.rootVia === "env";
+    const child = spawn(process.execPath, [cli, ...args, ...(viaEnv ? [] : ["--root", options.root])], {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...options.env, ...(viaEnv ? { TSBUILD_ROOT: options.root } : {}) },
       stdio: ["pipe", "pipe", "pipe"],
       timeout: options.timeoutMs ?? 120_000,
       killSignal: "SIGKILL",

@@ -88,8 +88,8 @@ describe("renderDiskUsage", () => {
   const du: DiskUsage = {
     images: [{ ...image("app:1", "a", "2024-06-01T11:00:00Z", 3000), sharedSize: 2000, uniqueSize: 1000 }],
     layers: [
-      { diffID: `sha256:${"1".repeat(64)}`, size: 2000, createdAt: "2024-06-01T11:00:00Z", images: 1, cacheRecords: 1 },
-      { diffID: `sha256:${"2".repeat(64)}`, size: 1000, createdAt: "2024-06-01T11:30:00Z", images: 0, cacheRecords: 1 },
+      { diffID: `sha256:${"1".repeat(64)}`, size: 2000, createdAt: "2024-06-01T11:00:00Z", images: 1, roots: 0, cacheRecords: 1 },
+      { diffID: `sha256:${"2".repeat(64)}`, size: 1000, createdAt: "2024-06-01T11:30:00Z", images: 0, roots: 0, cacheRecords: 1 },
     ],
     cacheRecords: [
       { key: `sha256:${"c".repeat(64)}`, createdAt: "2024-06-01T11:00:00Z", lastUsedAt: "2024-06-01T11:58:00Z", size: 1000, shared: false },
@@ -117,6 +117,11 @@ describe("renderDiskUsage", () => {
       "Build Cache   2       1        400B     200B (50%)",
       "",
     ]);
+  });
+
+  it("counts a layer only a working container's GC root keeps as active", () => {
+    const kept = { ...du, layers: du.layers.map((l) => ({ ...l, roots: 1 })) };
+    expect(renderDiskUsage(kept, false, now).split("\n")[2]).toMatch(/^Layers\s+2\s+2\s/);
   });
 
   it("with -v lists each image with its shared and unique size, each layer and each cache record", () => {

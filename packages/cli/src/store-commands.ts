@@ -2,6 +2,7 @@
 // The store root is `--root`, else TSBUILD_ROOT, else the default of DESIGN.md.
 import { createInterface } from "node:readline/promises";
 import type { Argv, CommandModule } from "yargs";
+import { listContainers, type ContainerRecord } from "@tsbuild/containers";
 import {
   defaultStoreRoot,
   InvalidImageNameError,
@@ -130,7 +131,7 @@ export function renderDiskUsage(du: DiskUsage, verbose: boolean, now: number): s
     [
       // Tags are what prune keeps: an image is reclaimed only after `rmi`.
       ["Images", String(t.images), String(t.images), formatSize(t.imagesBytes), withShare(0, t.imagesBytes)],
-      ["Layers", String(t.layers), String(du.layers.filter((l) => l.images > 0).length), formatSize(layersAndBlobs), withShare(t.reclaimable.layers + t.reclaimable.blobs, layersAndBlobs)],
+      ["Layers", String(t.layers), String(du.layers.filter((l) => l.images > 0 || l.roots > 0).length), formatSize(layersAndBlobs), withShare(t.reclaimable.layers + t.reclaimable.blobs, layersAndBlobs)],
       ["Build Cache", String(t.cacheRecords), String(du.cacheRecords.filter((c) => c.shared).length), formatSize(t.cacheBytes), withShare(t.reclaimable.cacheRecords, t.cacheBytes)],
     ],
   );
@@ -204,9 +205,23 @@ export const imagesCommand: CommandModule<object, ImagesArgs> = {
 
 interface RmiArgs extends StoreArgs {
   image: string[];
+  force: boolean;
 }
 
-/** `rmi` reports a missing image and goes on with the others; the exit code is then 1. */
+/** Docker's words for untagging the last name of an image a container stands on. */
+export function rmiConflictMessage(name: string, users: readonly ContainerRecord[]): string {
+  const which = users.map((c) => `${c.name} (${c.id.slice(0, 12)})`).join(", ");
+  return (
+    `conflict: unable to remove repository reference "${name}" (must force) - ` +
+    `container${users.length > 1 ? "s" : ""} ${which} ${users.length > 1 ? "are" : "is"} using its referenced image ${shortId(users[0]!.imageId)}; ` +
+    `'tsbuild rm' ${users.length > 1 ? "them" : "it"} first, or pass -f to untag anyway (the layers stay until the last container of the image is removed)`
+  );
+}
+
+/**
+ * `rmi` reports a missing image, or one whose last name a working container still needs (without
+ * -f), and goes on with the others; the exit code is then 1.
+ */
 export function rmiCommand(setExitCode: (code: number) => void): CommandModule<object, RmiArgs> {
   return {
     command: "rmi <image..>",
@@ -214,7 +229,10 @@ export function rmiCommand(setExitCode: (code: number) => void): CommandModule<o
     builder: (y) =>
       y
         .positional("image", { type: "string", array: true, demandOption: true, describe: "NAME[:TAG] of an image (see tsbuild images)" })
-        .epilog("The image's layers and build cache stay until `tsbuild prune` removes what no remaining image uses.") as Argv<RmiArgs>,
+        .option("force", { alias: "f", type: "boolean", default: false, describe: "Untag even the last name of an image a working container uses" })
+        .epilog(
+          "The image's layers and build cache stay until `tsbuild prune` removes what no remaining image or working container uses.",
+        ) as Argv<RmiArgs>,
     handler: async (args) => {
       // Every name is checked before anything is untagged: a typo leaves the store as it was.
       const names = args.image.map(imageName);
@@ -223,9 +241,17 @@ export function rmiCommand(setExitCode: (code: number) => void): CommandModule<o
       // Opened for writing (which creates its directories) only once there is something to untag.
       let writable: Store | undefined;
       for (const name of names) {
-        const found = (await store.resolveTag(name)) !== undefined;
+        const digest = await store.resolveTag(name);
+        if (digest !== undefined && !args.force && (await isLastTag(store, name, digest))) {
+          const users = (await listContainers(store)).filter((c) => c.imageDigest === digest);
+          if (users.length > 0) {
+            process.stderr.write(`tsbuild: ${rmiConflictMessage(name, users)}\n`);
+            setExitCode(1);
+            continue;
+          }
+        }
         // untag says false when another process removed the name in between.
-        if (found && (await (writable ??= await openStore(root)).untag(name))) {
+        if (digest !== undefined && (await (writable ??= await openStore(root)).untag(name))) {
           process.stdout.write(`Untagged: ${name}\n`);
         } else {
           process.stderr.write(`tsbuild: no such image: ${name} (tsbuild images lists them)\n`);
@@ -236,6 +262,11 @@ export function rmiCommand(setExitCode: (code: number) => void): CommandModule<o
   };
 }
 
+/** Whether untagging `name` leaves its manifest without any tag. */
+async function isLastTag(store: Store, name: string, manifestDigest: string): Promise<boolean> {
+  return !(await store.listImages()).some((i) => i.name !== name && i.manifestDigest === manifestDigest);
+}
+
 interface PruneArgs extends StoreArgs {
   "keep-storage"?: string;
   force: boolean;
@@ -244,7 +275,7 @@ interface PruneArgs extends StoreArgs {
 
 export const pruneCommand: CommandModule<object, PruneArgs> = {
   command: "prune",
-  describe: "Remove layers, blobs and build cache that no tagged image uses",
+  describe: "Remove layers, blobs and build cache that no tagged image or working container uses",
   builder: (y) =>
     y
       .option("keep-storage", {
@@ -253,13 +284,15 @@ export const pruneCommand: CommandModule<object, PruneArgs> = {
       })
       .option("force", { alias: "f", type: "boolean", default: false, describe: "Do not ask for confirmation" })
       .option("cache-mounts", { type: "boolean", default: false, describe: "Also empty the RUN --mount=type=cache directories" })
-      .epilog("Tagged images and the build cache of their layers are kept; `tsbuild rmi` an image first to let prune reclaim it.") as Argv<PruneArgs>,
+      .epilog(
+        "Tagged images, the layers of working containers and the build cache of those layers are kept; `tsbuild rmi` an image (and `tsbuild rm` its containers) first to let prune reclaim it.",
+      ) as Argv<PruneArgs>,
   handler: async (args) => {
     const keepStorage = args["keep-storage"] === undefined ? undefined : parseSize(args["keep-storage"], "--keep-storage");
     const root = storeRoot(args);
     if (!args.force) {
       const what = keepStorage === undefined ? "all" : `the least recently used, until the store is at most ${formatSize(keepStorage)}, of the`;
-      process.stderr.write(`WARNING! This will remove ${what} layers, blobs and build cache records that no tagged image uses (store: ${root}).\n`);
+      process.stderr.write(`WARNING! This will remove ${what} layers, blobs and build cache records that no tagged image or working container uses (store: ${root}).\n`);
       if (!(await confirm("Are you sure you want to continue? [y/N] "))) throw new Error("prune cancelled, nothing was removed (pass -f to prune without asking)");
     }
     const store = await openStore(root);
@@ -281,7 +314,7 @@ export const dfCommand: CommandModule<object, DfArgs> = {
       .epilog(
         [
           "Images: tagged images and their layers (uncompressed), each layer counted once; tagged images are never pruned.",
-          "Layers: every stored layer with its blobs, and the other blobs (manifests, configs); ACTIVE are used by a tagged image.",
+          "Layers: every stored layer with its blobs, and the other blobs (manifests, configs); ACTIVE are used by a tagged image or a working container.",
           "Build Cache: the cache records themselves (their layers count under Layers); ACTIVE records only use layers of tagged images, so prune keeps them.",
           "RECLAIMABLE is what `tsbuild prune` would free. With -v, SHARED SIZE is the part of an image that another image also uses.",
         ].join("\n"),

@@ -1,6 +1,8 @@
 // Working containers: STORE/containers/<id>/ holds container.json (this record) and the
 // overlay dirs upper/ (the container's own writable layer), work/, merged/ and l/ (lower links).
-// The image's layers stay where the store keeps them and are shared by every container of it.
+// The image's layers stay where the store keeps them and are shared by every container of it;
+// the container's GC root (gcRootName) keeps them, its manifest and config from prune until the
+// container is removed, even once the image is untagged.
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
@@ -21,6 +23,8 @@ export interface ContainerRecord {
   image: string;
   /** The image's config digest (its ID), "" for scratch. */
   imageId: string;
+  /** The digest of the image's manifest, "" for scratch (what `rmi` compares with a tag). */
+  imageDigest: string;
   /** The image's config: run defaults (Env, User, WorkingDir) and the base of a commit. */
   config: ImageConfig;
   createdAt: string;
@@ -40,6 +44,11 @@ export class ContainerNotFoundError extends Error {
 const RECORD = "container.json";
 const NAMES_LOCK = "container-names";
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** The store GC root that keeps a container's image layers, manifest and config. */
+export function gcRootName(id: string): string {
+  return `container-${id}`;
+}
 
 export function containerDir(store: Store, id: string): string {
   return path.join(store.paths.containers, id);
@@ -117,12 +126,14 @@ function scratchConfig(platform: Platform): ImageConfig {
 export async function createContainer(store: Store, image: string, options: CreateContainerOptions): Promise<ContainerRecord> {
   let config: ImageConfig;
   let imageId = "";
+  let imageDigest = "";
   if (image === "scratch") config = scratchConfig(options.platform);
   else {
     const source = await resolveImage(store, image, options.platform);
     await source.materialize();
     config = source.config;
     imageId = source.configDigest;
+    imageDigest = source.image.manifestDigest;
   }
   if (options.name !== undefined && !NAME.test(options.name)) {
     throw new Error(`invalid container name ${JSON.stringify(options.name)}: use letters, digits and _ . - (starting with a letter or digit)`);
@@ -137,17 +148,22 @@ export async function createContainer(store: Store, image: string, options: Crea
     }
     // As buildah does: busybox-working-container, then busybox-working-container-1, -2, …
     for (let n = 1; taken.has(name); n++) name = `${defaultContainerName(image)}-${n}`;
-    const record: ContainerRecord = { id, name, image, imageId, config, createdAt: new Date().toISOString(), volumes: [], changes: [] };
-    // Made under tmp/ and renamed in, so a container is listed only once it is complete.
+    const record: ContainerRecord = { id, name, image, imageId, imageDigest, config, createdAt: new Date().toISOString(), volumes: [], changes: [] };
+    // Made under tmp/ and renamed in, so a container is listed only once it is complete. The GC
+    // root comes just before: a listed container's layers are always kept (a crash in between
+    // leaves only a root file behind, not a container whose layers prune may take).
     const staging = await store.tempDir("container");
     try {
       await mkdir(path.join(staging, "upper"), { mode: 0o755 });
       await mkdir(path.join(staging, "work"));
       await mkdir(path.join(staging, "merged"));
       await writeFileAtomic(store.paths.tmp, path.join(staging, RECORD), JSON.stringify(record, null, 1));
+      await store.addGcRoot(gcRootName(id), { layers: [...config.rootfs.diff_ids], blobs: [imageDigest, imageId].filter((d) => d !== "") });
       await rename(staging, containerDir(store, id));
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
+      // If this fails too, the first error says more; the root left behind only keeps layers.
+      await store.removeGcRoot(gcRootName(id)).catch(() => false);
       throw error;
     }
     return record;

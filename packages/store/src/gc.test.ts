@@ -105,3 +105,74 @@ describe("prune and diskUsage", () => {
     expect(await store.getCacheRecord(key)).toBeUndefined();
   });
 });
+
+describe("GC roots", () => {
+  it("keep their layers (with the blobs the layer records own) and blobs through prune until removed", async () => {
+    const base = await addLayer("base".repeat(500));
+    const top = await addLayer("top".repeat(300));
+    const manifest = await store.putBlobBytes(Buffer.from('{"a manifest":"of an untagged image"}'));
+    const config = await store.putBlobBytes(Buffer.from('{"a config":true}'));
+    const orphan = await store.putBlobBytes(Buffer.from("nobody keeps this"));
+    const key = sha256Digest("step making top");
+    await store.putCacheRecord(key, { version: 1, layers: [base.diffID, top.diffID], payload: 1 });
+    await store.addGcRoot("container-abc", { layers: [base.diffID, top.diffID], blobs: [manifest.digest, config.digest] });
+    expect(await store.listGcRoots()).toEqual([{ name: "container-abc", layers: [base.diffID, top.diffID], blobs: [manifest.digest, config.digest] }]);
+
+    const df = await store.diskUsage();
+    expect(df.layers.find((l) => l.diffID === base.diffID)).toMatchObject({ images: 0, roots: 1 });
+    expect(df.cacheRecords.find((c) => c.key === key)!.shared).toBe(true);
+    expect(df.totals.reclaimable).toEqual({ layers: 0, blobs: orphan.size, cacheRecords: 0 });
+
+    const pruned = await store.prune();
+    expect(pruned).toEqual({ layers: [], blobs: [orphan.digest], cacheRecords: [], bytesFreed: orphan.size });
+    for (const layer of [base, top]) {
+      expect(await store.hasLayer(layer.diffID)).toBe(true);
+      expect(await store.hasBlob(layer.descriptor.digest)).toBe(true);
+    }
+    expect(await store.hasBlob(manifest.digest)).toBe(true);
+    expect(await store.hasBlob(config.digest)).toBe(true);
+    expect(await store.getCacheRecord(key)).toBeDefined();
+
+    expect(await store.removeGcRoot("container-abc")).toBe(true);
+    expect(await store.removeGcRoot("container-abc")).toBe(false);
+    expect(await store.listGcRoots()).toEqual([]);
+    const after = await store.diskUsage();
+    expect(after.layers.find((l) => l.diffID === base.diffID)).toMatchObject({ roots: 0 });
+    const reclaimed = await store.prune();
+    expect(reclaimed.layers.sort()).toEqual([base.diffID, top.diffID].sort());
+    expect(reclaimed.blobs.sort()).toEqual([manifest.digest, config.digest].sort());
+    expect(reclaimed.cacheRecords).toEqual([key]);
+    expect(reclaimed.bytesFreed).toBe(after.totals.reclaimableBytes);
+    expect(await store.hasBlob(base.descriptor.digest)).toBe(false);
+    expect((await store.diskUsage()).totals.totalBytes).toBe(0);
+  });
+
+  it("keep a layer that a tag no longer reaches, and add to what tags keep", async () => {
+    const shared = await addLayer("shared".repeat(100));
+    const own = await addLayer("own".repeat(100));
+    await addImage("img", [shared, own]);
+    await store.addGcRoot("user-1", { layers: [shared.diffID], blobs: [] });
+    await store.untag("img");
+    const pruned = await store.prune();
+    expect(pruned.layers).toEqual([own.diffID]);
+    expect(await store.hasLayer(shared.diffID)).toBe(true);
+    expect((await store.diskUsage()).layers).toMatchObject([{ diffID: shared.diffID, images: 0, roots: 1 }]);
+  });
+
+  it("refuse layers that are not stored, bad digests and bad names, and leave no root behind", async () => {
+    const missing = sha256Digest("never stored");
+    await expect(store.addGcRoot("r", { layers: [missing], blobs: [] })).rejects.toThrow(new RegExp(`layer ${missing} is not in the store .*cannot make GC root r keep it`));
+    await expect(store.addGcRoot("r", { layers: [], blobs: ["md5:abc"] })).rejects.toThrow(/GC root r: "blobs" must be a list of sha256 digests/);
+    await expect(store.addGcRoot("../escape", { layers: [], blobs: [] })).rejects.toThrow(/invalid GC root name "..\/escape"/);
+    expect(await store.listGcRoots()).toEqual([]);
+  });
+
+  it("make prune fail on a root file it cannot read rather than delete what it protects", async () => {
+    const layer = await addLayer("kept".repeat(10));
+    await writeFile(path.join(store.paths.roots, "broken.json"), "{ not json");
+    await expect(store.prune()).rejects.toThrow(/GC root .*broken\.json is not valid JSON/);
+    await writeFile(path.join(store.paths.roots, "broken.json"), JSON.stringify({ layers: "sha256:x", blobs: [] }));
+    await expect(store.diskUsage()).rejects.toThrow(/broken\.json: "layers" must be a list of sha256 digests/);
+    expect(await store.hasLayer(layer.diffID)).toBe(true);
+  });
+});

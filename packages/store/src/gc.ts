@@ -1,9 +1,10 @@
 // Garbage collection and disk-usage accounting.
 //
-// Roots are the tags. From a tag: manifest (or index -> manifests) -> config and layer blobs,
-// and the config's diff_ids -> unpacked layers; a reachable layer keeps the blobs its record
-// lists. A cache record names the layers it uses (CacheRecordInput.layers): it is kept for free
-// while all of them are reachable from a tag, else it is a candidate, and removing a layer
+// Roots are the tags and the GC root files (gc-roots.ts). From a tag: manifest (or index ->
+// manifests) -> config and layer blobs, and the config's diff_ids -> unpacked layers; a root
+// file names its layers and blobs directly. A reachable layer keeps the blobs its record lists.
+// A cache record names the layers it uses (CacheRecordInput.layers): it is kept for free
+// while all of them are reachable, else it is a candidate, and removing a layer
 // removes the cache records that use it (they would be misses anyway). A record that uses no
 // layer (a step that changed nothing, a miss explanation) holds nothing a tag needs: it is a
 // candidate too, so such records cannot pile up.
@@ -17,6 +18,7 @@ import path from "node:path";
 import { isDigest, isIndexMediaType } from "@tsbuild/oci";
 import { tempName } from "./atomic.js";
 import { cacheRecordFile, readCacheRecordFile, type CacheRecord } from "./cache-records.js";
+import { listGcRoots, type NamedGcRoot } from "./gc-roots.js";
 import { isProcessAlive, withLock, type LockOptions } from "./lock.js";
 import { layerRoot, blobFile, type StorePaths } from "./paths.js";
 import type { LayerRecord } from "./layers.js";
@@ -50,6 +52,7 @@ interface Inventory {
   layers: Map<string, LayerRecord>;
   cache: Map<string, CacheEntry>;
   images: ImageWalk[];
+  roots: NamedGcRoot[];
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -131,7 +134,7 @@ async function takeInventory(paths: StorePaths): Promise<Inventory> {
   }
   const images: ImageWalk[] = [];
   for (const tag of await listImages(paths)) images.push(await walkImage(paths, blobs, tag));
-  return { blobs, layers, cache, images };
+  return { blobs, layers, cache, images, roots: await listGcRoots(paths) };
 }
 
 interface Candidate {
@@ -160,6 +163,10 @@ function planCollection(inv: Inventory): Plan {
   for (const image of inv.images) {
     for (const d of image.blobs) reachableBlobs.add(d);
     for (const diffID of image.layers.keys()) reachableLayers.add(diffID);
+  }
+  for (const root of inv.roots) {
+    for (const d of root.blobs) reachableBlobs.add(d);
+    for (const diffID of root.layers) reachableLayers.add(diffID);
   }
   const ownedBlobs = new Set<string>();
   for (const record of inv.layers.values()) {
@@ -306,6 +313,8 @@ export interface LayerUsage {
   size: number;
   createdAt: string;
   images: number;
+  /** GC roots (roots/*.json, e.g. working containers) that keep it. */
+  roots: number;
   cacheRecords: number;
 }
 
@@ -315,7 +324,7 @@ export interface CacheRecordUsage {
   lastUsedAt: string;
   /** Bytes of the layers it refers to. */
   size: number;
-  /** All its layers belong to tagged images: prune keeps it at no cost. */
+  /** All its layers belong to tagged images or GC roots: prune keeps it at no cost. */
   shared: boolean;
 }
 
@@ -372,11 +381,13 @@ export async function diskUsage(paths: StorePaths): Promise<DiskUsage> {
     };
   });
   const cacheRecordsOf = (diffID: string) => plan.cacheUsers.get(diffID)?.length ?? 0;
+  const rootsOf = (diffID: string) => inv.roots.filter((r) => r.layers.includes(diffID)).length;
   const layers: LayerUsage[] = [...inv.layers.values()].map((r) => ({
     diffID: r.diffID,
     size: layerBytes(inv, r),
     createdAt: r.createdAt,
     images: usedBy.get(r.diffID)?.size ?? 0,
+    roots: rootsOf(r.diffID),
     cacheRecords: cacheRecordsOf(r.diffID),
   }));
   const cacheRecords: CacheRecordUsage[] = [...inv.cache.values()].map(({ record, mtimeMs }) => ({

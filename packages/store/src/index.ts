@@ -15,6 +15,7 @@ export type { BlobInfo, IngestLayerOptions, IngestedLayer, LayerBlob, PutBlobOpt
 export type { CompressLayerOptions, LayerRecord, LayerTarFactory, NewLayerRecord, StoredLayer } from "./layers.js";
 export type { CacheRecord, CacheRecordInput } from "./cache-records.js";
 export type { TaggedImage } from "./tags.js";
+export type { GcRoot, NamedGcRoot } from "./gc-roots.js";
 export type { CacheRecordUsage, DiskUsage, ImageUsage, LayerUsage, PruneOptions, PruneResult } from "./gc.js";
 export { openStatCache } from "./stat-cache.js";
 export type { StatCache, StatKey } from "./stat-cache.js";

@@ -3,6 +3,7 @@
 //   layers/<diffID hex>/        layer.json (the LayerRecord) + diff/ (the unpacked layer, overlay upper format)
 //   cache/<key hex>.json        build cache records
 //   images.json                 tags (the local image store)
+//   roots/<name>.json           GC roots besides the tags, written by store users (see gc-roots.ts)
 //   statcache/<hex>.json        stat caches of build contexts
 //   tmp/                        temp files and dirs, same filesystem, so renames out of it are atomic
 //   snapshots/ volumes/         used by the layer engine and executor
@@ -18,6 +19,7 @@ export interface StorePaths {
   layers: string;
   cache: string;
   images: string;
+  roots: string;
   statCache: string;
   tmp: string;
   snapshots: string;
@@ -35,6 +37,7 @@ export function storePaths(root: string): StorePaths {
     layers: path.join(abs, "layers"),
     cache: path.join(abs, "cache"),
     images: path.join(abs, "images.json"),
+    roots: path.join(abs, "roots"),
     statCache: path.join(abs, "statcache"),
     tmp: path.join(abs, "tmp"),
     snapshots: path.join(abs, "snapshots"),

@@ -6,6 +6,7 @@ import type { BlobSource, LayerTarSource } from "@tsbuild/oci";
 import * as blobs from "./blobs.js";
 import * as cache from "./cache-records.js";
 import * as gc from "./gc.js";
+import * as gcRoots from "./gc-roots.js";
 import * as layers from "./layers.js";
 import pLimit from "p-limit";
 import type { LockOptions } from "./lock.js";
@@ -122,6 +123,21 @@ export class Store implements BlobSource, LayerTarSource {
   }
 
   // Garbage collection
+  /**
+   * Keeps `root`'s layers and blobs through prune until removeGcRoot(name), for users of the
+   * store that need them without a tag (a working container's image layers). Replaces an
+   * existing root of that name; every layer must be stored.
+   */
+  addGcRoot(name: string, root: gcRoots.GcRoot): Promise<void> {
+    return gcRoots.addGcRoot(this.paths, name, root, this.lock);
+  }
+  /** Removes the root `name` (false if there was none); the next prune may reclaim what it kept. */
+  removeGcRoot(name: string): Promise<boolean> {
+    return gcRoots.removeGcRoot(this.paths, name, this.lock);
+  }
+  listGcRoots(): Promise<gcRoots.NamedGcRoot[]> {
+    return gcRoots.listGcRoots(this.paths);
+  }
   prune(options: Omit<gc.PruneOptions, "lock"> = {}): Promise<gc.PruneResult> {
     return gc.prune(this.paths, { ...options, lock: this.lock });
   }
@@ -134,7 +150,7 @@ export class Store implements BlobSource, LayerTarSource {
   }
 }
 
-const STORE_DIRS: (keyof StorePaths)[] = ["blobs", "layers", "cache", "statCache", "tmp", "snapshots", "volumes", "locks"];
+const STORE_DIRS: (keyof StorePaths)[] = ["blobs", "layers", "cache", "roots", "statCache", "tmp", "snapshots", "volumes", "locks"];
 
 /** Opens (creating if needed) the store at `root`. */
 export async function openStore(root: string, options: StoreOptions = {}): Promise<Store> {
