@@ -70,6 +70,11 @@ describe("working containers as GC roots", { timeout: 120_000 }, () => {
     expect(await storedLayers()).toEqual(layers);
     expect(ok(await runIn("gc-box", "cat /mine /marker"))).toBe("mine\nlayer\n");
     expect(ok(await tsbuild("diff", "gc-box"))).toBe("A /mine\n");
+    // df -v lists the container's writable layer (SIZE) with its image's layers (virtual).
+    const df = ok(await tsbuild("df", "-v"));
+    expect(df).toContain("Containers space usage:");
+    expect(df).toMatch(/^\S{12}\s+gc-box\s+gc-img:1\s+.* ago\s+\S+ \(virtual \S+\)\s+no$/m);
+    expect(df).toContain("Local Volumes space usage:");
 
     expect(ok(await tsbuild("rm", "gc-box")).trim()).toBe("gc-box");
     await expect(readFile(rootFile)).rejects.toThrow(/ENOENT/);

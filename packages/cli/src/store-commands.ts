@@ -2,7 +2,8 @@
 // The store root is `--root`, else TSBUILD_ROOT, else the default of DESIGN.md.
 import { createInterface } from "node:readline/promises";
 import type { Argv, CommandModule } from "yargs";
-import { listContainers, type ContainerRecord } from "@tsbuild/containers";
+import { containerDiskUsage, listContainers, type ContainerRecord, type ContainerUsage, type VolumeUsage } from "@tsbuild/containers";
+import { formatContainerSize } from "./container-commands.js";
 import {
   defaultStoreRoot,
   InvalidImageNameError,
@@ -122,6 +123,26 @@ export function renderPrune(result: PruneResult): string {
 }
 
 const withShare = (part: number, whole: number) => `${formatSize(part)} (${whole > 0 ? Math.floor((part * 100) / whole) : 0}%)`;
+
+/** Containers' writable layers and volumes, which `df -v` lists after the store's own usage. */
+export function renderContainerUsage(usage: { containers: readonly ContainerUsage[]; volumes: readonly VolumeUsage[] }, now: number): string {
+  return [
+    "Containers space usage:",
+    "",
+    ...table(
+      ["CONTAINER ID", "NAME", "IMAGE", "CREATED", "SIZE", "MOUNTED"],
+      usage.containers.map((c) => [c.id.slice(0, 12), c.name, c.image, timeAgo(c.createdAt, now), formatContainerSize(c.size, c.virtualSize), c.mounted ? "yes" : "no"]),
+    ),
+    "",
+    "Local Volumes space usage:",
+    "",
+    ...table(
+      ["VOLUME NAME", "LINKS", "SIZE"],
+      usage.volumes.map((v) => [v.name, String(v.links), formatSize(v.size)]),
+    ),
+    "",
+  ].join("\n");
+}
 
 export function renderDiskUsage(du: DiskUsage, verbose: boolean, now: number): string {
   const t = du.totals;
@@ -320,6 +341,8 @@ export const dfCommand: CommandModule<object, DfArgs> = {
         ].join("\n"),
       ) as Argv<DfArgs>,
   handler: async (args) => {
-    process.stdout.write(renderDiskUsage(await readStore(args).diskUsage(), args.verbose, Date.now()));
+    const store = readStore(args);
+    process.stdout.write(renderDiskUsage(await store.diskUsage(), args.verbose, Date.now()));
+    if (args.verbose) process.stdout.write(renderContainerUsage(await containerDiskUsage(store), Date.now()));
   },
 };
