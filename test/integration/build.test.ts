@@ -5,19 +5,11 @@ import { cp, readFile, readdir, rm, writeFile, lstat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeScratchDir } from "../support/scratch.js";
 import { treeManifest } from "../support/tree-manifest.js";
 import { runTsbuild } from "../support/tsbuild.js";
-import { expectNoLeftovers, fromBusybox, storeContents, writeTree } from "./helpers.js";
+import { buildSetup, expectNoLeftovers, fromBusybox, storeContents } from "./helpers.js";
 
-async function setup(files: Record<string, string>) {
-  const dir = await makeScratchDir("tsbuild-build-");
-  const root = path.join(dir, "store");
-  const ctx = path.join(dir, "ctx");
-  await writeTree(ctx, files);
-  const build = (...args: string[]) => runTsbuild(["build", "--progress", "plain", ...args], { root, cwd: ctx });
-  return { dir, root, ctx, build };
-}
+const setup = (files: Record<string, string>) => buildSetup("tsbuild-build-", files);
 
 const stepLines = (stderr: string, word: string) => stderr.split("\n").filter((l) => l.includes(word)).length;
 

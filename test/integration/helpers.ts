@@ -5,6 +5,8 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { expect } from "vitest";
 import { busyboxBase } from "../support/busybox.js";
+import { makeScratchDir } from "../support/scratch.js";
+import { runTsbuild } from "../support/tsbuild.js";
 
 /** Writes `files` (path -> content) under dir, creating parent dirs. */
 export async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
@@ -38,4 +40,14 @@ export async function storeContents(root: string): Promise<string[]> {
     for (const name of await readdir(path.join(root, sub)).catch(() => [] as string[])) out.push(`${sub}/${name}`);
   }
   return out.sort();
+}
+
+/** A scratch dir with a store and a context holding `files`; `build(...args)` runs `tsbuild build --progress plain` there. */
+export async function buildSetup(prefix: string, files: Record<string, string>) {
+  const dir = await makeScratchDir(prefix);
+  const root = path.join(dir, "store");
+  const ctx = path.join(dir, "ctx");
+  await writeTree(ctx, files);
+  const build = (...args: string[]) => runTsbuild(["build", "--progress", "plain", ...args], { root, cwd: ctx });
+  return { dir, root, ctx, build };
 }

@@ -4,18 +4,10 @@ import { createHash } from "node:crypto";
 import { readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeScratchDir } from "../support/scratch.js";
 import { runTsbuild } from "../support/tsbuild.js";
-import { expectNoLeftovers, fromBusybox, writeTree } from "./helpers.js";
+import { buildSetup, expectNoLeftovers, fromBusybox } from "./helpers.js";
 
-async function setup(files: Record<string, string>) {
-  const dir = await makeScratchDir("tsbuild-mounts-");
-  const root = path.join(dir, "store");
-  const ctx = path.join(dir, "ctx");
-  await writeTree(ctx, files);
-  const build = (...args: string[]) => runTsbuild(["build", "--progress", "plain", ...args], { root, cwd: ctx });
-  return { dir, root, ctx, build };
-}
+const setup = (files: Record<string, string>) => buildSetup("tsbuild-mounts-", files);
 
 /** Every byte of an image: each layer tar, the config (with history) and the manifest, from a docker archive. */
 async function imageBytes(archive: string, into: string): Promise<Buffer[]> {

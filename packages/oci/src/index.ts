@@ -28,3 +28,4 @@ export {
 export type { MediaType } from "./media-types.js";
 export { DEFAULT_PLATFORM, formatPlatform, platformMatches, selectPlatformManifest } from "./platform.js";
 export type * from "./types.js";
+export { fsyncPath } from "./files.js";

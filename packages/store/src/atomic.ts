@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, rename, rm, utimes, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { fsyncPath } from "@tsbuild/oci";
 import { Writable } from "node:stream";
 
 /**
@@ -14,14 +15,8 @@ export function tempName(tmpDir: string, kind: string): string {
   return path.join(tmpDir, `${kind}-${process.pid}-${randomBytes(8).toString("hex")}`);
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+/** fsync of a directory, so that a rename in it is durable. */
+export const fsyncDir = fsyncPath;
 
 export async function writeFileAtomic(tmpDir: string, target: string, data: string | Uint8Array): Promise<void> {
   const temp = tempName(tmpDir, "file");

@@ -1,24 +1,21 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { sha256Digest } from "@tsbuild/oci";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BlobDigestMismatchError, LayerDiffIDMismatchError } from "./errors.js";
-import { openStore, type Store } from "./store.js";
+import type { Store } from "./store.js";
+import { useScratchStore } from "./test-support.js";
 
 const run = promisify(execFile);
 
 let scratch: string;
 let store: Store;
-beforeEach(async () => {
-  scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-store-"));
-  store = await openStore(path.join(scratch, "store"));
-});
-afterEach(async () => {
-  await rm(scratch, { recursive: true, force: true });
+useScratchStore("tsbuild-store-", (s, dir) => {
+  store = s;
+  scratch = dir;
 });
 
 const list = (dir: string) => readdir(dir);

@@ -1,23 +1,20 @@
 // The store as the blob and layer-tar source of the exporters in @tsbuild/oci.
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { assembleImage, writeDockerArchive, writeOciLayout, type ImageConfig } from "@tsbuild/oci";
 import { pack as tarPack } from "tar-stream";
-import { afterEach, beforeEach, expect, it } from "vitest";
-import { openStore, type Store } from "./store.js";
+import { expect, it } from "vitest";
+import type { Store } from "./store.js";
+import { useScratchStore } from "./test-support.js";
 
 const run = promisify(execFile);
 let scratch: string;
 let store: Store;
-beforeEach(async () => {
-  scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-export-"));
-  store = await openStore(path.join(scratch, "store"));
-});
-afterEach(async () => {
-  await rm(scratch, { recursive: true, force: true });
+useScratchStore("tsbuild-export-", (s, dir) => {
+  store = s;
+  scratch = dir;
 });
 
 it("exports a stored image as an OCI layout and a docker archive that skopeo reads", async () => {

@@ -1,19 +1,14 @@
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { assembleImage, sha256Digest, type ImageConfig, type ImageLayer } from "@tsbuild/oci";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { openStore, type Store } from "./store.js";
+import { describe, expect, it } from "vitest";
+import type { Store } from "./store.js";
+import { useScratchStore } from "./test-support.js";
 
-let scratch: string;
 let store: Store;
-beforeEach(async () => {
-  scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-gc-"));
-  store = await openStore(path.join(scratch, "store"));
-});
-afterEach(async () => {
-  await rm(scratch, { recursive: true, force: true });
+useScratchStore("tsbuild-gc-", (s) => {
+  store = s;
 });
 
 /** Ingests `tar` as a gzip blob and commits an unpacked dir for it, as a build would. */

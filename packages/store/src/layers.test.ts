@@ -1,21 +1,16 @@
-import { mkdtemp, readFile, readdir, rm, writeFile, access } from "node:fs/promises";
-import os from "node:os";
+import { readFile, readdir, writeFile, access } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { sha256Digest } from "@tsbuild/oci";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { LayerDiffIDMismatchError } from "./errors.js";
-import { openStore, type Store } from "./store.js";
+import type { Store } from "./store.js";
+import { useScratchStore } from "./test-support.js";
 
-let scratch: string;
 let store: Store;
-beforeEach(async () => {
-  scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-layers-"));
-  store = await openStore(path.join(scratch, "store"));
-});
-afterEach(async () => {
-  await rm(scratch, { recursive: true, force: true });
+useScratchStore("tsbuild-layers-", (s) => {
+  store = s;
 });
 
 async function preparedDir(content: string): Promise<string> {

@@ -1,19 +1,16 @@
-import { mkdtemp, rm, stat, utimes, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { stat, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { sha256Digest } from "@tsbuild/oci";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { openStatCache } from "./stat-cache.js";
-import { openStore, type Store } from "./store.js";
+import type { Store } from "./store.js";
+import { useScratchStore } from "./test-support.js";
 
 let scratch: string;
 let store: Store;
-beforeEach(async () => {
-  scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-statcache-"));
-  store = await openStore(path.join(scratch, "store"));
-});
-afterEach(async () => {
-  await rm(scratch, { recursive: true, force: true });
+useScratchStore("tsbuild-statcache-", (s, dir) => {
+  store = s;
+  scratch = dir;
 });
 
 const bigStat = (p: string) => stat(p, { bigint: true });

@@ -1,11 +1,9 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { sha256Digest } from "@tsbuild/oci";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defaultStoreRoot } from "./paths.js";
 import { normalizeImageName } from "./image-name.js";
-import { openStore, type Store } from "./store.js";
+import type { Store } from "./store.js";
+import { useScratchStore } from "./test-support.js";
 
 describe("normalizeImageName", () => {
   it.each([
@@ -36,14 +34,9 @@ describe("defaultStoreRoot", () => {
 });
 
 describe("tags", () => {
-  let scratch: string;
   let store: Store;
-  beforeEach(async () => {
-    scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-tags-"));
-    store = await openStore(path.join(scratch, "store"));
-  });
-  afterEach(async () => {
-    await rm(scratch, { recursive: true, force: true });
+  useScratchStore("tsbuild-tags-", (s) => {
+    store = s;
   });
 
   it("tags, resolves, lists and untags", async () => {
