@@ -135,6 +135,14 @@ describe("building images", () => {
     await expectNoLeftovers(root);
   });
 
+  it("resolves FROM --platform for that platform", async () => {
+    const from = await fromBusybox();
+    const { build } = await setup({ Dockerfile: `${from.replace("FROM ", "FROM --platform=linux/s390x ")}\nRUN true\n` });
+    const r = await build(".");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/linux\/s390x/);
+  });
+
   it("honours .dockerignore, with Dockerfile-specific ignore files taking precedence", async () => {
     const from = await fromBusybox();
     const { build, dir } = await setup({

@@ -4,7 +4,7 @@
 // in parallel; the outputs, pushes and cache exports follow.
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { DockerfileError, ociArchitecture, parsePlatform, type Platform } from "@tsbuild/dockerfile";
+import { DockerfileError, formatPlatform, ociArchitecture, parsePlatform, type Platform } from "@tsbuild/dockerfile";
 import { detectSnapshotter } from "@tsbuild/layers";
 import type { ImageConfig } from "@tsbuild/oci";
 import { RegistryClient, type RegistryClientOptions } from "@tsbuild/registry";
@@ -104,20 +104,22 @@ async function buildWith(options: BuildOptions, registry: RegistryClient): Promi
   const draft = planBuild(text, planOptions);
   const store = await openStore(options.root ?? defaultStoreRoot(process.env, process.getuid?.() ?? 0));
   const images = new Map<string, Promise<ImageSource>>();
-  const image = (ref: string): Promise<ImageSource> => {
+  // FROM --platform picks another platform's image from the same reference.
+  const image = (ref: string, platform: Platform = target): Promise<ImageSource> => {
     const namedImage = named.get(ref);
     const actual = namedImage?.kind === "image" ? namedImage.ref : ref;
-    let found = images.get(actual);
+    const key = `${actual}\0${formatPlatform(platform)}`;
+    let found = images.get(key);
     if (!found) {
-      found = resolveImage(store, actual, target, registry);
-      images.set(actual, found);
+      found = resolveImage(store, actual, platform, registry);
+      images.set(key, found);
     }
     return found;
   };
   const baseConfigs = new Map<string, ImageConfig>();
   for (const stage of draft.stages) {
     const ref = imageRefOf(stage, named);
-    if (ref) baseConfigs.set(ref, (await atStep(file, stage, image(ref))).config);
+    if (ref) baseConfigs.set(ref, (await atStep(file, stage, image(ref, stage.platform ? parsePlatform(stage.platform) : target))).config);
   }
   const plan = planBuild(text, {
     ...planOptions,

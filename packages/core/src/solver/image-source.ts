@@ -49,11 +49,13 @@ export async function resolveImage(store: Store, ref: string, platform: Platform
   if (ref.startsWith("oci-layout://")) {
     const { dir, tag } = splitLayoutRef(ref.slice("oci-layout://".length));
     const { image, blobs } = await readOciLayout(dir, tag, { platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant } });
+    checkPlatform(ref, image, platform);
     return source(store, ref, image, async (d) => {
       await store.putBlob(await blobs.openBlob(d.digest), { expectedDigest: d.digest });
     });
   }
   const local = await localImage(store, ref);
+  if (local) checkPlatform(ref, local, platform);
   if (local) return source(store, ref, local, async (d) => {
     throw new Error(`layer blob ${d.digest} of ${ref} is missing from the local store ${store.root}: pull or build the image again`);
   });
@@ -67,6 +69,7 @@ export async function resolveImage(store: Store, ref: string, platform: Platform
 export async function remoteImage(store: Store, ref: string, platform: Platform, registry: RegistryClient): Promise<ImageSource> {
   const reference = parseReference(ref);
   const { image } = await registry.resolveImage(reference, { platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant } });
+  checkPlatform(ref, image, platform);
   return source(store, ref, image, async (d) => {
     await registry.fetchBlob(reference, d, (stream) => store.putBlob(stream, { expectedDigest: d.digest }));
   });
@@ -88,6 +91,15 @@ export async function localImage(store: Store, ref: string): Promise<OciImage | 
 }
 
 const LAYER_FETCHES = 4;
+
+/** An image found for a reference must be for the platform asked for (as BuildKit checks). */
+function checkPlatform(ref: string, image: OciImage, platform: Platform): void {
+  const { os, architecture, variant } = image.config;
+  if (os === platform.os && architecture === platform.architecture && (!variant || !platform.variant || variant === platform.variant)) return;
+  const actual = [os, architecture, variant].filter(Boolean).join("/");
+  const wanted = [platform.os, platform.architecture, platform.variant].filter(Boolean).join("/");
+  throw new ImageNotFoundError(`image ${JSON.stringify(ref)} was found but does not match the platform: wanted ${wanted}, actual ${actual}`);
+}
 
 function source(store: Store, ref: string, image: OciImage, fetchBlob: BlobFetcher): ImageSource {
   let materialized: Promise<void> | undefined;

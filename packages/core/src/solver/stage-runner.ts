@@ -65,7 +65,7 @@ export interface StageRunner {
   emit: (event: BuildEvent) => void;
   file: string;
   plan: BuildPlan;
-  image: (ref: string) => Promise<ImageSource>;
+  image: (ref: string, platform?: Platform) => Promise<ImageSource>;
   named: Map<string, NamedContext>;
   mainContext: () => Promise<BuildContextIndex>;
   created: Date;
@@ -153,7 +153,7 @@ async function cachedRecord(runner: StageRunner, key: string, noCache: boolean, 
 
 async function baseKeys(runner: StageRunner, stage: PlannedStage): Promise<{ key: string; state: StageConfigState }> {
   const base = stage.base;
-  const platform = stage.platform ? parsePlatform(stage.platform) : runner.target;
+  const platform = stagePlatform(runner, stage);
   switch (base.kind) {
     case "scratch":
       return { key: `scratch:${platform.os}/${platform.architecture}`, state: stageStartConfig(scratchConfig(platform.architecture, platform.os, platform.variant)) };
@@ -169,16 +169,21 @@ async function baseKeys(runner: StageRunner, stage: PlannedStage): Promise<{ key
   }
 }
 
-async function baseImage(runner: StageRunner, stage: PlannedStage): Promise<ImageSource> {
+/** The platform a stage is built for: its FROM --platform, else the build's target. */
+export function stagePlatform(runner: StageRunner, stage: PlannedStage): Platform {
+  return stage.platform ? parsePlatform(stage.platform) : runner.target;
+}
+
+export async function baseImage(runner: StageRunner, stage: PlannedStage): Promise<ImageSource> {
   const base = stage.base;
   if (base.kind === "context") {
     if (runner.named.get(base.name)!.kind === "dir") {
       throw new Error(`build context ${base.name} is a directory: use it with COPY --from=${base.name}, not FROM`);
     }
-    return runner.image(base.name);
+    return runner.image(base.name, stagePlatform(runner, stage));
   }
   if (base.kind !== "image") throw new Error(`stage ${stage.index} has no base image`);
-  return runner.image(base.ref);
+  return runner.image(base.ref, stagePlatform(runner, stage));
 }
 
 async function stageKeys(runner: StageRunner, stage: PlannedStage): Promise<StageKeys> {

@@ -11,7 +11,7 @@ import { BuildContextIndex } from "./build-context.js";
 import { cleanSourcePath, CopyError, type CopySourceRoot } from "./copy.js";
 import type { ImageSource } from "./image-source.js";
 import type { MountSource } from "./run-mounts.js";
-import type { StageRunner } from "./stage-runner.js";
+import { baseImage, type StageRunner } from "./stage-runner.js";
 
 export interface SourceHandle {
   root: CopySourceRoot;
@@ -125,7 +125,7 @@ export async function ensureLayers(runner: StageRunner, diffIDs: readonly string
 
 function* baseImages(runner: StageRunner): Iterable<[string, Promise<ImageSource>]> {
   for (const stage of runner.plan.stages) {
-    if (stage.base.kind === "image") yield [stage.base.ref, runner.image(stage.base.ref)];
-    if (stage.base.kind === "context" && runner.named.get(stage.base.name)?.kind === "image") yield [stage.base.name, runner.image(stage.base.name)];
+    const imageBased = stage.base.kind === "image" || (stage.base.kind === "context" && runner.named.get(stage.base.name)?.kind === "image");
+    if (imageBased) yield [`${stage.index}`, baseImage(runner, stage)];
   }
 }
