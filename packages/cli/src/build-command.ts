@@ -1,10 +1,12 @@
 // `tsbuild build [CONTEXT]` (also the default command: `tsbuild -f Dockerfile .`).
+// @tsbuild/core is loaded by the handler (`await import`): `--help` and other commands need none of it.
 import path from "node:path";
 import type { CommandModule } from "yargs";
 import { writeFile } from "node:fs/promises";
-import { build, buildOutline, listTargets, parseCacheSpec, parseOutputSpec, planBuild, type CacheSpec, type OutputSpec } from "@tsbuild/core";
+import type { CacheSpec, OutputSpec } from "@tsbuild/core";
+import { asList } from "./args.js";
 import { registryOptions, withRegistryOptions, type RegistryArgs } from "./registry-commands.js";
-import { ociArchitecture, parsePlatform, type Platform } from "@tsbuild/dockerfile";
+import { hostPlatform, platformOption } from "./platform.js";
 import { readDockerfileInput, UsageError } from "./dockerfile-input.js";
 import { renderFindings, renderOutline, renderTargets } from "./render-plan.js";
 import { createRenderer, type ProgressMode } from "./progress.js";
@@ -33,15 +35,6 @@ interface BuildArgs extends RegistryArgs {
   allow: string[];
   "cache-to": string[];
   "cache-from": string[];
-}
-
-/** Repeatable options: `-t a -t b` (not greedy, so `-t name .` keeps `.` as the context). */
-export function asList(value: string | string[] | undefined): string[] {
-  return value === undefined ? [] : Array.isArray(value) ? value : [value];
-}
-
-export function hostPlatform(): Platform {
-  return { os: "linux", architecture: ociArchitecture(process.arch) };
 }
 
 export function parseKeyValues(values: readonly string[], flag: string): Map<string, string> {
@@ -98,16 +91,10 @@ export function buildCommand(setExitCode: (code: number) => void): CommandModule
     handler: async (args) => {
       const context = path.resolve(args.context);
       const input = await readDockerfileInput(args.file, context);
-      const build = hostPlatform();
-      let target = build;
-      if (args.platform) {
-        try {
-          target = parsePlatform(args.platform);
-        } catch (error) {
-          throw new UsageError((error as Error).message);
-        }
-      }
+      const build = await hostPlatform();
+      const target = await platformOption(args.platform);
       const buildArgs = parseKeyValues(args["build-arg"], "--build-arg");
+      const { buildOutline, listTargets, planBuild } = await import("@tsbuild/core");
       const plan = planBuild(input.text, { file: input.name, buildArgs, target: args.target, targetPlatform: target, buildPlatform: build });
       for (const name of plan.unusedBuildArgs) {
         process.stderr.write(`warning: build-arg ${name} was not consumed by any ARG in the stages built\n`);
@@ -131,6 +118,7 @@ export function buildCommand(setExitCode: (code: number) => void): CommandModule
 }
 
 async function runBuild(args: BuildArgs, context: string, input: Awaited<ReturnType<typeof readDockerfileInput>>, buildArgs: Map<string, string>): Promise<void> {
+  const { build, parseCacheSpec, parseOutputSpec } = await import("@tsbuild/core");
   let outputs: OutputSpec[];
   let cacheTo: CacheSpec[];
   let cacheFrom: CacheSpec[];

@@ -1,50 +1,21 @@
 // Working containers and volumes: from, run, diff, commit, cp, ps, rm, mount, umount, inspect,
 // history, info, volume. Output follows the docker/buildah commands of the same names.
+// @tsbuild/containers and the store are loaded by the handlers (`await import`).
 import type { Argv, CommandModule } from "yargs";
-import {
-  commitContainer,
-  containerSize,
-  copyFiles,
-  createContainer,
-  createVolume,
-  diffContainer,
-  formatChanges,
-  imageHistory,
-  inspectAny,
-  inspectVolume,
-  listContainers,
-  listVolumes,
-  mountContainer,
-  mountStatus,
-  parseCopyEndpoint,
-  parseEnvFlags,
-  parseMountFlag,
-  pruneVolumes,
-  removeContainer,
-  removeVolume,
-  RunFlagError,
-  runInContainer,
-  storeInfo,
-  getContainer,
-  unmountContainer,
-  type HistoryRow,
-  type MountRequest,
-} from "@tsbuild/containers";
-import { defaultStoreRoot, openStore, type Store } from "@tsbuild/store";
-import { hostPlatform } from "./build-command.js";
+import type { HistoryRow, MountRequest } from "@tsbuild/containers";
+import type { Store } from "@tsbuild/store";
+import { asList } from "./args.js";
 import { UsageError } from "./dockerfile-input.js";
+import { hostPlatform } from "./platform.js";
 import { formatSize } from "./progress.js";
 
 interface RootArgs {
   root?: string;
 }
 
-function store(args: RootArgs): Promise<Store> {
+async function store(args: RootArgs): Promise<Store> {
+  const { defaultStoreRoot, openStore } = await import("@tsbuild/store");
   return openStore(args.root ?? defaultStoreRoot(process.env, process.getuid?.() ?? 0));
-}
-
-function asList(value: string | string[] | undefined): string[] {
-  return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
 function out(text: string): void {
@@ -95,7 +66,8 @@ export function formatHistory(rows: readonly HistoryRow[], now: number, noTrunc:
   ]);
 }
 
-function parseMounts(values: readonly string[]): MountRequest[] {
+async function parseMounts(values: readonly string[]): Promise<MountRequest[]> {
+  const { parseMountFlag, RunFlagError } = await import("@tsbuild/containers");
   return values.map((v) => {
     try {
       return parseMountFlag(v, process.cwd());
@@ -114,7 +86,8 @@ const fromCommand: CommandModule<RootArgs, RootArgs & { image: string; name?: st
       .positional("image", { type: "string", demandOption: true, describe: "Image: a local name[:tag], oci-layout://PATH[:TAG], or scratch" })
       .option("name", { type: "string", describe: "Name the container (default IMAGE-working-container)" }),
   handler: async (args) => {
-    const record = await createContainer(await store(args), args.image, { name: args.name, platform: hostPlatform() });
+    const { createContainer } = await import("@tsbuild/containers");
+    const record = await createContainer(await store(args), args.image, { name: args.name, platform: await hostPlatform() });
     out(record.name);
   },
 };
@@ -155,6 +128,7 @@ function runCommand(setExitCode: (code: number) => void): CommandModule<RootArgs
       const command = [...args.command, ...(args["--"] ?? [])].map(String);
       if (command.length === 0) throw new UsageError("run needs a command: tsbuild run CONTAINER -- COMMAND [ARG...]");
       if (args.workdir !== undefined && !args.workdir.startsWith("/")) throw new UsageError(`--workdir ${args.workdir}: must be an absolute path`);
+      const { parseEnvFlags, runInContainer } = await import("@tsbuild/containers");
       let env: string[];
       try {
         env = parseEnvFlags(args.env, process.env);
@@ -166,7 +140,7 @@ function runCommand(setExitCode: (code: number) => void): CommandModule<RootArgs
         env,
         user: args.user,
         workdir: args.workdir,
-        mounts: parseMounts(args.mount),
+        mounts: await parseMounts(args.mount),
         allowHostPaths: args.allow.includes("host-paths"),
         onOutput: (stream, chunk) => (stream === "stdout" ? process.stdout : process.stderr).write(chunk),
       });
@@ -181,7 +155,10 @@ const diffCommand: CommandModule<RootArgs, RootArgs & { container: string }> = {
   command: "diff <container>",
   describe: "List what a container changed: A added, C changed, D deleted (as docker diff)",
   builder: containerArg,
-  handler: async (args) => out(formatChanges(await diffContainer(await store(args), args.container))),
+  handler: async (args) => {
+    const { diffContainer, formatChanges } = await import("@tsbuild/containers");
+    out(formatChanges(await diffContainer(await store(args), args.container)));
+  },
 };
 
 const commitCommand: CommandModule<RootArgs, RootArgs & { container: string; image: string; message?: string; author?: string }> = {
@@ -193,6 +170,7 @@ const commitCommand: CommandModule<RootArgs, RootArgs & { container: string; ima
       .option("message", { alias: "m", type: "string", describe: "Comment for the history entry" })
       .option("author", { alias: "a", type: "string", describe: "Author of the new image" }),
   handler: async (args) => {
+    const { commitContainer } = await import("@tsbuild/containers");
     const result = await commitContainer(await store(args), args.container, args.image, { message: args.message, author: args.author });
     out(result.imageId);
   },
@@ -206,6 +184,7 @@ const cpCommand: CommandModule<RootArgs, RootArgs & { src: string; dest: string 
       .positional("src", { type: "string", demandOption: true, describe: "HOST_PATH or CONTAINER:PATH (end a dir with /. for its contents)" })
       .positional("dest", { type: "string", demandOption: true, describe: "CONTAINER:PATH or HOST_PATH" }),
   handler: async (args) => {
+    const { copyFiles, parseCopyEndpoint } = await import("@tsbuild/containers");
     const from = parseCopyEndpoint(args.src);
     const to = parseCopyEndpoint(args.dest);
     if ((from.kind === "container") === (to.kind === "container")) {
@@ -223,6 +202,7 @@ const psCommand: CommandModule<RootArgs, RootArgs & { size: boolean; "no-trunc":
       .option("size", { alias: "s", type: "boolean", default: false, describe: "Show sizes" })
       .option("no-trunc", { type: "boolean", default: false, describe: "Show full IDs" }),
   handler: async (args) => {
+    const { containerSize, listContainers, mountStatus } = await import("@tsbuild/containers");
     const s = await store(args);
     const now = Date.now();
     const rows = [["CONTAINER ID", "IMAGE", "CREATED", "MOUNTED", ...(args.size ? ["SIZE"] : []), "NAMES"]];
@@ -246,6 +226,7 @@ const rmCommand: CommandModule<RootArgs, RootArgs & { containers: string[] }> = 
   describe: "Remove containers: their writable layers go, the images and volumes stay",
   builder: (y) => y.positional("containers", { type: "string", array: true, demandOption: true, describe: "Container names or IDs" }),
   handler: async (args) => {
+    const { removeContainer } = await import("@tsbuild/containers");
     const s = await store(args);
     for (const ref of args.containers) {
       await removeContainer(s, ref);
@@ -259,6 +240,7 @@ const mountCommand: CommandModule<RootArgs, RootArgs & { container: string }> = 
   describe: "Mount a container's rootfs and print its path (until tsbuild umount)",
   builder: containerArg,
   handler: async (args) => {
+    const { getContainer, mountContainer } = await import("@tsbuild/containers");
     const s = await store(args);
     out(await mountContainer(s, await getContainer(s, args.container)));
   },
@@ -269,6 +251,7 @@ const umountCommand: CommandModule<RootArgs, RootArgs & { containers: string[] }
   describe: "Unmount containers mounted with tsbuild mount",
   builder: (y) => y.positional("containers", { type: "string", array: true, demandOption: true, describe: "Container names or IDs" }),
   handler: async (args) => {
+    const { getContainer, unmountContainer } = await import("@tsbuild/containers");
     const s = await store(args);
     for (const ref of args.containers) await unmountContainer(s, await getContainer(s, ref));
   },
@@ -279,9 +262,11 @@ const inspectCommand: CommandModule<RootArgs, RootArgs & { refs: string[] }> = {
   describe: "Show containers or images as JSON: config, layers, and a container's storage paths (GraphDriver)",
   builder: (y) => y.positional("refs", { type: "string", array: true, demandOption: true, describe: "Container or image names" }),
   handler: async (args) => {
+    const { inspectAny } = await import("@tsbuild/containers");
     const s = await store(args);
+    const platform = await hostPlatform();
     const result = [];
-    for (const ref of args.refs) result.push(await inspectAny(s, ref, hostPlatform()));
+    for (const ref of args.refs) result.push(await inspectAny(s, ref, platform));
     out(JSON.stringify(result, null, 4));
   },
 };
@@ -293,13 +278,17 @@ const historyCommand: CommandModule<RootArgs, RootArgs & { image: string; "no-tr
     y
       .positional("image", { type: "string", demandOption: true, describe: "Image name or oci-layout://PATH[:TAG]" })
       .option("no-trunc", { type: "boolean", default: false, describe: "Do not shorten IDs and commands" }),
-  handler: async (args) => out(formatHistory(await imageHistory(await store(args), args.image, hostPlatform()), Date.now(), args["no-trunc"])),
+  handler: async (args) => {
+    const { imageHistory } = await import("@tsbuild/containers");
+    out(formatHistory(await imageHistory(await store(args), args.image, await hostPlatform()), Date.now(), args["no-trunc"]));
+  },
 };
 
 const infoCommand: CommandModule<RootArgs, RootArgs> = {
   command: "info",
   describe: "Show the storage driver in use and why, the store root, and runc's version",
   handler: async (args) => {
+    const { storeInfo } = await import("@tsbuild/containers");
     const info = await storeInfo(await store(args));
     out(
       [
@@ -324,13 +313,17 @@ const volumeCommand: CommandModule<RootArgs, RootArgs> = {
         command: "create [name]",
         describe: "Create a volume (a random name when none is given); prints its name",
         builder: (v) => v.positional("name", { type: "string", describe: "Volume name" }),
-        handler: async (args) => out((await createVolume(await store(args), args.name)).Name),
+        handler: async (args) => {
+          const { createVolume } = await import("@tsbuild/containers");
+          out((await createVolume(await store(args), args.name)).Name);
+        },
       })
       .command<RootArgs & { quiet: boolean }>({
         command: "ls",
         describe: "List volumes",
         builder: (v) => v.option("quiet", { alias: "q", type: "boolean", default: false, describe: "Only names" }),
         handler: async (args) => {
+          const { listVolumes } = await import("@tsbuild/containers");
           const volumes = await listVolumes(await store(args));
           out(args.quiet ? volumes.map((v) => v.Name).join("\n") : formatTable([["DRIVER", "VOLUME NAME"], ...volumes.map((v) => ["local", v.Name])]));
         },
@@ -340,6 +333,7 @@ const volumeCommand: CommandModule<RootArgs, RootArgs> = {
         describe: "Show volumes as JSON",
         builder: (v) => v.positional("names", { type: "string", array: true, demandOption: true }),
         handler: async (args) => {
+          const { inspectVolume } = await import("@tsbuild/containers");
           const s = await store(args);
           const result = [];
           for (const name of args.names) result.push(await inspectVolume(s, name));
@@ -351,6 +345,7 @@ const volumeCommand: CommandModule<RootArgs, RootArgs> = {
         describe: "Remove volumes and their data (not while a container uses them)",
         builder: (v) => v.positional("names", { type: "string", array: true, demandOption: true }),
         handler: async (args) => {
+          const { removeVolume } = await import("@tsbuild/containers");
           const s = await store(args);
           for (const name of args.names) {
             await removeVolume(s, name);
@@ -363,6 +358,7 @@ const volumeCommand: CommandModule<RootArgs, RootArgs> = {
         describe: "Remove volumes no container uses (anonymous ones; with --all named ones too)",
         builder: (v) => v.option("all", { alias: "a", type: "boolean", default: false, describe: "Named volumes too" }),
         handler: async (args) => {
+          const { pruneVolumes } = await import("@tsbuild/containers");
           const result = await pruneVolumes(await store(args), { all: args.all });
           out(`${result.removed.length > 0 ? `Deleted Volumes:\n${result.removed.join("\n")}\n\n` : ""}Total reclaimed space: ${formatSize(result.reclaimedBytes)}`);
         },

@@ -1,8 +1,8 @@
 // The tsbuild command line: yargs commands, exit codes (0 ok, 1 failed, 2 usage).
+// Only yargs and the command definitions load at start; each handler loads the packages it uses,
+// so `--version` and `--help` start fast.
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { BuildStepError } from "@tsbuild/core";
-import { DockerfileError } from "@tsbuild/dockerfile";
 import { buildCommand } from "./build-command.js";
 import { loginCommand, logoutCommand, pullCommand, pushCommand } from "./registry-commands.js";
 import { containerCommands } from "./container-commands.js";
@@ -40,22 +40,30 @@ async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
+/**
+ * Prints why the command failed and returns the exit code. The classes of Dockerfile and build
+ * errors are imported only for errors of their names: the handler that threw one has loaded its
+ * package already, and other failures need not load it.
+ */
+async function reportFailure(error: unknown): Promise<number> {
+  const name = error instanceof Error ? error.name : undefined;
+  if (name === "DockerfileError" && error instanceof (await import("@tsbuild/dockerfile")).DockerfileError) {
+    process.stderr.write(`error: ${error.format()}\n`);
+    return 1;
+  }
+  if (name === "BuildStepError" && error instanceof (await import("@tsbuild/core")).BuildStepError) {
+    process.stderr.write(`error: ${error.message}\n`);
+    return 1;
+  }
+  if (error instanceof UsageError) {
+    process.stderr.write(`tsbuild: ${error.message}\nRun 'tsbuild --help' for usage.\n`);
+    return 2;
+  }
+  process.stderr.write(`tsbuild: ${error instanceof Error ? error.message : String(error)}\n`);
+  return 1;
+}
+
 main(hideBin(process.argv)).then(
   (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof DockerfileError) {
-      process.stderr.write(`error: ${error.format()}\n`);
-      process.exit(1);
-    }
-    if (error instanceof BuildStepError) {
-      process.stderr.write(`error: ${error.message}\n`);
-      process.exit(1);
-    }
-    if (error instanceof UsageError) {
-      process.stderr.write(`tsbuild: ${error.message}\nRun 'tsbuild --help' for usage.\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`tsbuild: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  },
+  async (error: unknown) => process.exit(await reportFailure(error)),
 );

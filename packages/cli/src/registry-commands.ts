@@ -1,11 +1,10 @@
 // `tsbuild pull`, `push`, `login`, `logout`, and the registry options they share with `build`.
+// The packages that do the work are loaded by the handlers (`await import`).
 import type { Argv, CommandModule } from "yargs";
-import { pullImage, pushToRegistry } from "@tsbuild/core";
-import { parsePlatform } from "@tsbuild/dockerfile";
-import { login, logout, RegistryClient, type RegistryClientOptions } from "@tsbuild/registry";
-import { openStore } from "@tsbuild/store";
-import { asList, hostPlatform } from "./build-command.js";
+import type { RegistryClient, RegistryClientOptions } from "@tsbuild/registry";
+import { asList } from "./args.js";
 import { UsageError } from "./dockerfile-input.js";
+import { platformOption } from "./platform.js";
 import { storeRoot } from "./store-commands.js";
 
 export interface RegistryArgs {
@@ -30,6 +29,7 @@ export function registryOptions(args: RegistryArgs): RegistryClientOptions {
 }
 
 async function withClient<T>(args: RegistryArgs, fn: (client: RegistryClient) => Promise<T>): Promise<T> {
+  const { RegistryClient } = await import("@tsbuild/registry");
   const client = new RegistryClient(registryOptions(args));
   try {
     return await fn(client);
@@ -52,15 +52,11 @@ export const pullCommand: CommandModule<object, NameArgs> = {
       y.positional("name", { type: "string", demandOption: true, describe: "Image reference, e.g. registry:5000/app:1 or busybox" }).option("platform", { type: "string", describe: "os/arch[/variant] to pull from a multi-platform image" }),
     ) as never,
   handler: async (args) => {
-    let platform = hostPlatform();
-    if (args.platform) {
-      try {
-        platform = parsePlatform(args.platform);
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
-    }
-    const store = await openStore(storeRoot(args));
+    const platform = await platformOption(args.platform);
+    const root = await storeRoot(args);
+    const { pullImage } = await import("@tsbuild/core");
+    const { openStore } = await import("@tsbuild/store");
+    const store = await openStore(root);
     const pulled = await withClient(args, (client) => pullImage(store, client, args.name, platform));
     process.stdout.write(`${pulled.name}: ${pulled.manifestDigest}\nimage ID ${pulled.configDigest}\n`);
   },
@@ -76,7 +72,10 @@ export const pushCommand: CommandModule<object, NameArgs & { destination?: strin
         .positional("destination", { type: "string", describe: "Where to push it (default: its own name)" }),
     ) as never,
   handler: async (args) => {
-    const store = await openStore(storeRoot(args));
+    const root = await storeRoot(args);
+    const { pushToRegistry } = await import("@tsbuild/core");
+    const { openStore } = await import("@tsbuild/store");
+    const store = await openStore(root);
     const digest = await withClient(args, (client) => pushToRegistry(store, client, args.name, args.destination ?? args.name));
     process.stdout.write(`${args.destination ?? args.name}: pushed ${digest}\n`);
   },
@@ -111,6 +110,7 @@ export const loginCommand: CommandModule<object, LoginArgs> = {
     if (!password) throw new UsageError("login needs --password or --password-stdin");
     const credentials = { username: args.username, password };
     await withClient(args, (client) => client.checkLogin(args.registry, credentials));
+    const { login } = await import("@tsbuild/registry");
     await login(args.registry, credentials);
     process.stdout.write("Login Succeeded\n");
   },
@@ -121,6 +121,7 @@ export const logoutCommand: CommandModule<object, { registry: string }> = {
   describe: "Remove a registry's credentials from Docker's config.json",
   builder: (y) => y.positional("registry", { type: "string", demandOption: true }) as never,
   handler: async (args) => {
+    const { logout } = await import("@tsbuild/registry");
     const removed = await logout(args.registry);
     process.stdout.write(removed ? `Removed login credentials for ${args.registry}\n` : `Not logged in to ${args.registry}\n`);
   },

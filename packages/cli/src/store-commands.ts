@@ -1,19 +1,10 @@
 // `tsbuild images`, `rmi`, `prune` and `df`: looking at and tidying the local store.
 // The store root is `--root`, else TSBUILD_ROOT, else the default of DESIGN.md.
-import { createInterface } from "node:readline/promises";
+// The store (and, for containers, @tsbuild/containers) is loaded by the handlers (`await import`).
 import type { Argv, CommandModule } from "yargs";
-import { containerDiskUsage, listContainers, type ContainerRecord, type ContainerUsage, type VolumeUsage } from "@tsbuild/containers";
+import type { ContainerRecord, ContainerUsage, VolumeUsage } from "@tsbuild/containers";
 import { formatContainerSize } from "./container-commands.js";
-import {
-  defaultStoreRoot,
-  InvalidImageNameError,
-  normalizeImageName,
-  openStore,
-  Store,
-  type DiskUsage,
-  type ImageUsage,
-  type PruneResult,
-} from "@tsbuild/store";
+import type { DiskUsage, ImageUsage, PruneResult, Store } from "@tsbuild/store";
 import { UsageError } from "./dockerfile-input.js";
 import { formatSize } from "./progress.js";
 import { table } from "./table.js";
@@ -22,13 +13,19 @@ interface StoreArgs {
   root?: string;
 }
 
-export function storeRoot(args: StoreArgs): string {
+export async function storeRoot(args: StoreArgs): Promise<string> {
   if (args.root === "") throw new UsageError("--root needs a directory");
-  return args.root ?? defaultStoreRoot(process.env, process.getuid?.() ?? 0);
+  if (args.root !== undefined) return args.root;
+  const { defaultStoreRoot } = await import("@tsbuild/store");
+  return defaultStoreRoot(process.env, process.getuid?.() ?? 0);
 }
 
 /** Reads need no writable store and create nothing: a store that does not exist yet is empty. */
-const readStore = (args: StoreArgs) => new Store(storeRoot(args));
+async function readStore(args: StoreArgs): Promise<Store> {
+  const root = await storeRoot(args);
+  const { Store } = await import("@tsbuild/store");
+  return new Store(root);
+}
 
 const SIZE = /^(\d+(?:\.\d+)?) ?(?:([kmgtp])(i)?)?b?$/i;
 
@@ -72,7 +69,8 @@ function splitName(name: string): [repository: string, tag: string] {
   return [name.slice(0, colon), name.slice(colon + 1)];
 }
 
-function imageName(name: string): string {
+async function imageName(name: string): Promise<string> {
+  const { InvalidImageNameError, normalizeImageName } = await import("@tsbuild/store");
   try {
     return normalizeImageName(name);
   } catch (error) {
@@ -82,9 +80,9 @@ function imageName(name: string): string {
 }
 
 /** Keeps images matching `REPOSITORY[:TAG]` (without a tag: every tag of the repository). */
-function matchingImages(images: readonly ImageUsage[], reference: string | undefined): ImageUsage[] {
+async function matchingImages(images: readonly ImageUsage[], reference: string | undefined): Promise<ImageUsage[]> {
   if (reference === undefined) return [...images];
-  const [repository, tag] = splitName(imageName(reference));
+  const [repository, tag] = splitName(await imageName(reference));
   const hasTag = reference.lastIndexOf(":") > reference.lastIndexOf("/");
   return images.filter((i) => {
     const [r, t] = splitName(i.name);
@@ -189,6 +187,7 @@ export function renderDiskUsage(du: DiskUsage, verbose: boolean, now: number): s
 
 /** Asks on the terminal; anything but y/yes (including no answer: stdin at its end) is no. */
 async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import("node:readline/promises");
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const noAnswer = new Promise<undefined>((resolve) => rl.once("close", () => resolve(undefined)));
   const answer = await Promise.race([rl.question(question).catch(() => undefined), noAnswer]);
@@ -218,9 +217,10 @@ export const imagesCommand: CommandModule<object, ImagesArgs> = {
           "The store is --root, else TSBUILD_ROOT, else /var/lib/tsbuild (root) or $XDG_DATA_HOME/tsbuild.",
       ) as Argv<ImagesArgs>,
   handler: async (args) => {
-    const { images } = await readStore(args).diskUsage();
+    const store = await readStore(args);
+    const { images } = await store.diskUsage();
     const view = { quiet: args.quiet, digests: args.digests, noTrunc: args["no-trunc"] };
-    process.stdout.write(renderImages(matchingImages(images, args.reference), view, Date.now()));
+    process.stdout.write(renderImages(await matchingImages(images, args.reference), view, Date.now()));
   },
 };
 
@@ -256,14 +256,17 @@ export function rmiCommand(setExitCode: (code: number) => void): CommandModule<o
         ) as Argv<RmiArgs>,
     handler: async (args) => {
       // Every name is checked before anything is untagged: a typo leaves the store as it was.
-      const names = args.image.map(imageName);
-      const root = storeRoot(args);
+      const names: string[] = [];
+      for (const image of args.image) names.push(await imageName(image));
+      const root = await storeRoot(args);
+      const { openStore, Store } = await import("@tsbuild/store");
       const store = new Store(root);
       // Opened for writing (which creates its directories) only once there is something to untag.
       let writable: Store | undefined;
       for (const name of names) {
         const digest = await store.resolveTag(name);
         if (digest !== undefined && !args.force && (await isLastTag(store, name, digest))) {
+          const { listContainers } = await import("@tsbuild/containers");
           const users = (await listContainers(store)).filter((c) => c.imageDigest === digest);
           if (users.length > 0) {
             process.stderr.write(`tsbuild: ${rmiConflictMessage(name, users)}\n`);
@@ -310,12 +313,13 @@ export const pruneCommand: CommandModule<object, PruneArgs> = {
       ) as Argv<PruneArgs>,
   handler: async (args) => {
     const keepStorage = args["keep-storage"] === undefined ? undefined : parseSize(args["keep-storage"], "--keep-storage");
-    const root = storeRoot(args);
+    const root = await storeRoot(args);
     if (!args.force) {
       const what = keepStorage === undefined ? "all" : `the least recently used, until the store is at most ${formatSize(keepStorage)}, of the`;
       process.stderr.write(`WARNING! This will remove ${what} layers, blobs and build cache records that no tagged image or working container uses (store: ${root}).\n`);
       if (!(await confirm("Are you sure you want to continue? [y/N] "))) throw new Error("prune cancelled, nothing was removed (pass -f to prune without asking)");
     }
+    const { openStore } = await import("@tsbuild/store");
     const store = await openStore(root);
     process.stdout.write(renderPrune(await store.prune({ keepStorage })));
     if (args["cache-mounts"]) process.stdout.write(`Cache mounts removed: ${formatSize(await store.pruneCacheMounts())}\n`);
@@ -341,8 +345,11 @@ export const dfCommand: CommandModule<object, DfArgs> = {
         ].join("\n"),
       ) as Argv<DfArgs>,
   handler: async (args) => {
-    const store = readStore(args);
+    const store = await readStore(args);
     process.stdout.write(renderDiskUsage(await store.diskUsage(), args.verbose, Date.now()));
-    if (args.verbose) process.stdout.write(renderContainerUsage(await containerDiskUsage(store), Date.now()));
+    if (args.verbose) {
+      const { containerDiskUsage } = await import("@tsbuild/containers");
+      process.stdout.write(renderContainerUsage(await containerDiskUsage(store), Date.now()));
+    }
   },
 };
