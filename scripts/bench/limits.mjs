@@ -1,0 +1,104 @@
+// The machine's physical limits, measured in the same run as the builds: what a builder could reach
+// at best for disk I/O, hashing, compression and walking a tree.
+import { createHash, randomFillSync } from "node:crypto";
+import { spawn } from "node:child_process";
+import { statSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import path from "node:path";
+import { rm } from "node:fs/promises";
+import { Worker } from "node:worker_threads";
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
+import { run } from "./measure.mjs";
+
+const MiB = 1024 * 1024;
+
+async function timed(fn) {
+  const started = process.hrtime.bigint();
+  const result = await fn();
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, result };
+}
+
+/**
+ * gzip of a file at `level` split into `workers` contiguous ranges, one worker thread (one core)
+ * each, like a parallel gzip (pigz) would. Returns { seconds, inputBytes, outputBytes }.
+ */
+export async function parallelGzip(file, level, workers) {
+  const size = statSync(file).size;
+  const { seconds, result } = await timed(() =>
+    Promise.all(
+      Array.from({ length: workers }, (_, i) => {
+        const start = Math.floor((size * i) / workers);
+        const end = Math.floor((size * (i + 1)) / workers);
+        return new Promise((resolve, reject) => {
+          const worker = new Worker(new URL("./gzip-worker.mjs", import.meta.url), { workerData: { file, start, end, level } });
+          worker.once("message", (message) => resolve(message.outputBytes));
+          worker.once("error", reject);
+        });
+      }),
+    ),
+  );
+  return { seconds, inputBytes: size, outputBytes: result.reduce((a, b) => a + b, 0) };
+}
+
+/** Streams `tar -c` of dir into a byte counter (GNU tar skips reading files when writing to /dev/null itself). */
+function tarTree(dir) {
+  return new Promise((resolve, reject) => {
+    const tar = spawn("tar", ["-C", dir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "inherit"] });
+    let bytes = 0;
+    tar.stdout.on("data", (chunk) => (bytes += chunk.length));
+    tar.on("error", reject);
+    tar.on("close", (code) => (code === 0 ? resolve(bytes) : reject(new Error(`tar -c ${dir} exited with ${code}`))));
+  });
+}
+
+function hashThroughput(bytes, update) {
+  const chunk = 1 * MiB;
+  const started = process.hrtime.bigint();
+  for (let offset = 0; offset < bytes.length; offset += chunk) update(bytes.subarray(offset, offset + chunk));
+  return bytes.length / MiB / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+/**
+ * Figures in MiB/s (throughput) and seconds (tar): disk write (dd, fdatasync) and read (O_DIRECT),
+ * SHA-256 (node:crypto, @noble/hashes), gzip -1/-6 on one core and all cores over a tar of the
+ * small-files tree, and `tar -c` of that tree.
+ */
+export async function measureLimits({ scratchDir, tree, smoke, log }) {
+  const cores = availableParallelism();
+  const limits = { cores };
+  const ddFile = path.join(scratchDir, "dd.bin");
+  const ddMiB = smoke ? 64 : 1024;
+  log(`limits: dd write/read ${ddMiB} MiB`);
+  const write = await timed(() => run("dd", ["if=/dev/zero", `of=${ddFile}`, "bs=1M", `count=${ddMiB}`, "conv=fdatasync"]));
+  limits.diskWriteMiBs = ddMiB / write.seconds;
+  const read = await timed(() => run("dd", [`if=${ddFile}`, "of=/dev/null", "bs=1M", "iflag=direct"]));
+  limits.diskReadMiBs = ddMiB / read.seconds;
+  await rm(ddFile, { force: true });
+
+  log("limits: SHA-256");
+  const data = randomFillSync(Buffer.alloc((smoke ? 32 : 256) * MiB));
+  const nodeHash = createHash("sha256");
+  limits.sha256NodeMiBs = hashThroughput(data, (chunk) => nodeHash.update(chunk));
+  nodeHash.digest();
+  const nobleHash = nobleSha256.create();
+  limits.sha256NobleMiBs = hashThroughput(data.subarray(0, (smoke ? 16 : 64) * MiB), (chunk) => nobleHash.update(chunk));
+  nobleHash.digest();
+
+  log("limits: tar of the small-files tree");
+  const tar = await timed(() => tarTree(tree));
+  limits.tarTreeSeconds = tar.seconds;
+  limits.tarTreeBytes = tar.result;
+
+  const sample = path.join(scratchDir, "small-files.tar");
+  await run("tar", ["-C", tree, "-cf", sample, "."]);
+  log("limits: gzip -1/-6, one core and all cores");
+  for (const level of [1, 6]) {
+    for (const [label, workers] of [["OneCore", 1], ["AllCores", cores]]) {
+      const { seconds, inputBytes, outputBytes } = await parallelGzip(sample, level, workers);
+      limits[`gzip${level}${label}MiBs`] = inputBytes / MiB / seconds;
+      limits[`gzip${level}Ratio`] = inputBytes / outputBytes;
+    }
+  }
+  await rm(sample, { force: true });
+  return limits;
+}
