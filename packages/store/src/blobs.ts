@@ -125,6 +125,10 @@ export async function openBlob(paths: StorePaths, digest: string): Promise<NodeJ
 export interface IngestLayerOptions {
   /** gzip the tar into a blob (digest computed on the way). Without it only the diffID is computed. */
   compress: boolean;
+  /**
+   * Default 1: measured here (BENCHMARKS.md, "limits"), gzip -1 runs ~6x faster than -6 for
+   * blobs a little larger, and layer export is bound by compression.
+   */
   gzipLevel?: number;
   /** The tar must hash to this diffID, or nothing is stored (LayerDiffIDMismatchError). */
   expectedDiffID?: string;
@@ -160,7 +164,7 @@ export async function ingestLayerTar(
     await pipeline([tar, tarDigest, discard], { signal: options.signal });
     return { diffID: checkDiffID(), size: tarDigest.size };
   }
-  const gzip = createGzip({ level: options.gzipLevel ?? 6, chunkSize: 64 * 1024 });
+  const gzip = createGzip({ level: options.gzipLevel ?? 1, chunkSize: 64 * 1024 });
   const blobDigest = new DigestingStream();
   const temp = await streamToTemp(paths, tar, [tarDigest, gzip, blobDigest], options.signal);
   const digest = blobDigest.digest();

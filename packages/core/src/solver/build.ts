@@ -136,7 +136,7 @@ async function buildWith(options: BuildOptions, registry: RegistryClient): Promi
   }
   for (const name of plan.unusedBuildArgs) emit({ type: "warning", message: `build-arg ${name} was not consumed by any ARG in the stages built` });
 
-  const { snapshotter, reason } = await detectSnapshotter(store.paths.snapshots, options.storageDriver);
+  const { snapshotter, reason } = await detectSnapshotter(store.paths.snapshots, options.storageDriver, path.join(store.root, "snapshotter-probe.json"));
   emit({ type: "build-start", target: plan.target.name ?? String(plan.target.index), stages: plan.stages.length, storeRoot: store.root, snapshotter: `${snapshotter.kind} (${reason})` });
 
   const statCache = await openStatCache(store, context);

@@ -6,6 +6,7 @@ import { chmod, chown, copyFile, lchown, link, lstat, lutimes, mkdir, readFile, 
 import path from "node:path";
 import { PatternMatcher, type CopyInstruction, type Heredoc } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveInRoot, resolveUser } from "@tsbuild/executor";
+import pLimit, { type LimitFunction } from "p-limit";
 import { hasWildcard, matchComponent } from "./glob.js";
 import { entryType, type BuildContextIndex } from "./build-context.js";
 
@@ -179,7 +180,7 @@ export async function copyIntoRootfs(
   options: CopyOptions,
 ): Promise<void> {
   const asDir = destination.isDir || selected.length > 1;
-  const hardlinks = new Map<bigint, string>();
+  const run = copyRun(root, options);
   const destHost = await resolveInRoot(rootfs, destination.dest);
   const destStat = await lstatOrUndefined(destHost);
   for (const source of selected) {
@@ -189,12 +190,12 @@ export async function copyIntoRootfs(
       // --parents: the source keeps its path below the destination.
       const target = await resolveInRoot(rootfs, path.posix.join(destination.dest, source.keep));
       await ensureParents(rootfs, path.dirname(target), options);
-      await copyEntry(srcHost, source.stat, target, root, options, hardlinks, exclude, "");
+      await copyEntry(run, srcHost, source.stat, target, "");
       continue;
     }
     if (source.stat.isDirectory()) {
       await ensureDir(rootfs, destination.dest, options);
-      await copyChildren(srcHost, destHost, root, options, hardlinks, exclude, "");
+      await copyChildren(run, srcHost, destHost, "");
       continue;
     }
     if (exclude?.matches(source.name)) continue;
@@ -202,7 +203,7 @@ export async function copyIntoRootfs(
     const target = intoDir ? path.join(destHost, source.name) : destHost;
     if (intoDir) await ensureDir(rootfs, destination.dest, options);
     else await ensureParents(rootfs, path.dirname(target), options);
-    await copyEntry(srcHost, source.stat, target, root, options, hardlinks, exclude, source.name);
+    await copyEntry(run, srcHost, source.stat, target, source.name);
   }
 }
 
@@ -222,55 +223,95 @@ export async function writeHeredocs(heredocs: readonly Heredoc[], rootfs: string
   }
 }
 
-async function copyChildren(srcDir: string, destDir: string, root: CopySourceRoot, options: CopyOptions, hardlinks: Map<bigint, string>, exclude: PatternMatcher | undefined, relBase: string): Promise<void> {
-  const rootRel = path.relative(root.dir, srcDir).split(path.sep).join("/");
-  for (const name of (await readdir(srcDir)).sort()) {
-    const childRootRel = rootRel === "" ? name : `${rootRel}/${name}`;
-    if (root.index && !root.index.entries.has(childRootRel)) continue;
-    const rel = relBase === "" ? name : `${relBase}/${name}`;
-    if (exclude?.matches(rel)) continue;
-    const srcPath = path.join(srcDir, name);
-    await copyEntry(srcPath, await lstat(srcPath, { bigint: true }), path.join(destDir, name), root, options, hardlinks, exclude, rel);
-  }
+/** One COPY's shared state: hardlinks seen (first copy's path, once written) and the file-operation limit. */
+interface CopyRun {
+  root: CopySourceRoot;
+  options: CopyOptions;
+  exclude: PatternMatcher | undefined;
+  hardlinks: Map<bigint, Promise<string>>;
+  /** File system calls in flight: a tree of many small files is copied with this many at once. */
+  limit: LimitFunction;
 }
 
-async function copyEntry(src: string, st: BigIntStats, dest: string, root: CopySourceRoot, options: CopyOptions, hardlinks: Map<bigint, string>, exclude: PatternMatcher | undefined, rel: string): Promise<void> {
+function copyRun(root: CopySourceRoot, options: CopyOptions): CopyRun {
+  return { root, options, exclude: options.exclude, hardlinks: new Map(), limit: pLimit(32) };
+}
+
+async function copyChildren(run: CopyRun, srcDir: string, destDir: string, relBase: string): Promise<void> {
+  const rootRel = path.relative(run.root.dir, srcDir).split(path.sep).join("/");
+  const names = (await readdir(srcDir)).sort().filter((name) => {
+    const childRootRel = rootRel === "" ? name : `${rootRel}/${name}`;
+    if (run.root.index && !run.root.index.entries.has(childRootRel)) return false;
+    return !run.exclude?.matches(relBase === "" ? name : `${relBase}/${name}`);
+  });
+  await Promise.all(
+    names.map(async (name) => {
+      const srcPath = path.join(srcDir, name);
+      const st = await run.limit(() => lstat(srcPath, { bigint: true }));
+      await copyEntry(run, srcPath, st, path.join(destDir, name), relBase === "" ? name : `${relBase}/${name}`);
+    }),
+  );
+}
+
+async function copyEntry(run: CopyRun, src: string, st: BigIntStats, dest: string, rel: string): Promise<void> {
+  const { options, root } = run;
   const uid = options.owner?.uid ?? (root.preserveOwner ? Number(st.uid) : 0);
   const gid = options.owner?.gid ?? (root.preserveOwner ? Number(st.gid) : 0);
   const mode = options.mode ?? Number(st.mode & 0o7777n);
-  const existing = await lstatOrUndefined(dest);
-  switch (entryType(st)) {
-    case "dir":
+  const type = entryType(st);
+  if (type === "dir") {
+    await run.limit(async () => {
+      const existing = await lstatOrUndefined(dest);
       if (existing && !existing.isDirectory()) await rm(dest, { recursive: true, force: true });
       if (!existing?.isDirectory()) await mkdir(dest);
-      await copyChildren(src, dest, root, options, hardlinks, exclude, rel);
+    });
+    await copyChildren(run, src, dest, rel);
+    await run.limit(async () => {
       await chown(dest, uid, gid);
       await chmod(dest, mode);
       await utimes(dest, st.atime, st.mtime);
-      return;
-    case "file": {
-      if (existing) await rm(dest, { recursive: true, force: true });
-      const first = st.nlink > 1n ? hardlinks.get(st.ino) : undefined;
-      if (first) {
-        await link(first, dest);
-        return;
-      }
-      await copyFile(src, dest, constants.COPYFILE_FICLONE);
-      await chown(dest, uid, gid);
-      await chmod(dest, mode);
-      await utimes(dest, st.atime, st.mtime);
-      if (st.nlink > 1n) hardlinks.set(st.ino, dest);
-      return;
+    });
+    return;
+  }
+  if (type === "file") {
+    // The first name of a hardlinked file is copied; the others link to it once it is written.
+    const first = st.nlink > 1n ? run.hardlinks.get(st.ino) : undefined;
+    let settle: { resolve(path: string): void; reject(error: unknown): void } | undefined;
+    if (st.nlink > 1n && !first) {
+      const written = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
+      written.catch(() => undefined); // the failure is reported by the first copy itself
+      run.hardlinks.set(st.ino, written);
     }
-    case "symlink":
-      if (existing) await rm(dest, { recursive: true, force: true });
+    const target = first ? await first : undefined;
+    try {
+      await run.limit(async () => {
+        if (await lstatOrUndefined(dest)) await rm(dest, { recursive: true, force: true });
+        if (target) {
+          await link(target, dest);
+          return;
+        }
+        await copyFile(src, dest, constants.COPYFILE_FICLONE);
+        await chown(dest, uid, gid);
+        await chmod(dest, mode);
+        await utimes(dest, st.atime, st.mtime);
+      });
+    } catch (error) {
+      settle?.reject(error);
+      throw error;
+    }
+    settle?.resolve(dest);
+    return;
+  }
+  if (type === "symlink") {
+    await run.limit(async () => {
+      if (await lstatOrUndefined(dest)) await rm(dest, { recursive: true, force: true });
       await symlink(await readlink(src), dest);
       await lchown(dest, uid, gid);
       await lutimes(dest, st.atime, st.mtime);
-      return;
-    default:
-      throw new CopyError(`${src}: cannot copy a device, socket or FIFO`);
+    });
+    return;
   }
+  throw new CopyError(`${src}: cannot copy a device, socket or FIFO`);
 }
 
 /** Makes the destination directory (and parents) as COPY does: created dirs are 0755, owned by --chown's user. */

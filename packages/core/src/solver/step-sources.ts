@@ -4,6 +4,7 @@
 // a cached step never makes another stage run; a step that runs opens a read
 // view of the layers.
 import { readlink } from "node:fs/promises";
+import pLimit from "p-limit";
 import path from "node:path";
 import { resolveInRoot } from "@tsbuild/executor";
 import type { PlannedStep } from "../plan/types.js";
@@ -103,12 +104,17 @@ export async function contextDigests(index: BuildContextIndex, roots: readonly s
     else if (entry.type === "symlink") out[rel] = `symlink:${await readlink(path.join(index.root, rel))}`;
     else if (entry.type === "dir") out[rel] = `dir:${mode}`;
   };
+  const wanted = new Set<string>();
   for (const root of roots) {
-    await add(root);
+    wanted.add(root);
     const prefix = root === "" ? "" : `${root}/`;
-    for (const rel of index.entries.keys()) if (rel !== root && rel.startsWith(prefix)) await add(rel);
+    for (const rel of index.entries.keys()) if (rel.startsWith(prefix)) wanted.add(rel);
   }
-  return out;
+  // Files the stat cache does not know are read and hashed, several at once.
+  const limit = pLimit(16);
+  await Promise.all([...wanted].map((rel) => limit(() => add(rel))));
+  // Keys in a stable order (the cache key sorts them too; this keeps records readable).
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** Makes sure the base image layers among `diffIDs` are unpacked (base images are lazy). */
