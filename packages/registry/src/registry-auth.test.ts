@@ -9,9 +9,8 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vites
 import { startRegistry, type TestRegistry } from "../../../test/support/registry.js";
 import { RegistryClient, type RegistryClientOptions } from "./client.js";
 import { login } from "./credentials.js";
-import { RegistryError } from "./errors.js";
 import { parseReference } from "./reference.js";
-import { makeImage, scratchStore } from "./test-support.js";
+import { makeImage, scratchStore, rejection } from "./test-support.js";
 
 const exec = promisify(execFile);
 
@@ -36,14 +35,6 @@ async function configWith(registry: TestRegistry, password: string): Promise<str
   return file;
 }
 
-async function rejection(p: Promise<unknown>): Promise<RegistryError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(RegistryError);
-  return e as RegistryError;
-}
 
 describe("htpasswd over TLS", () => {
   let registry: TestRegistry;

@@ -8,9 +8,8 @@ import { MediaTypes, buildIndex, descriptorOf, indexBytes, parseManifest } from 
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startRegistry, type TestRegistry } from "../../../test/support/registry.js";
 import { RegistryClient } from "./client.js";
-import { RegistryError } from "./errors.js";
 import { parseReference } from "./reference.js";
-import { leftovers, makeImage, scratchStore } from "./test-support.js";
+import { leftovers, makeImage, scratchStore, rejection } from "./test-support.js";
 
 const exec = promisify(execFile);
 
@@ -27,14 +26,6 @@ afterAll(async () => {
 
 const ref = (name: string) => parseReference(`${registry.host}/${name}`);
 
-async function rejection(p: Promise<unknown>): Promise<RegistryError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(RegistryError);
-  return e as RegistryError;
-}
 
 /**
  * A proxy in front of the registry that records requests and, unless mode is "record",

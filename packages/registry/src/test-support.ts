@@ -7,7 +7,8 @@ import { MediaTypes, assembleImage, sha256Digest } from "@tsbuild/oci";
 import type { ImageLayer, OciImage, Platform } from "@tsbuild/oci";
 import { openStore, type Store } from "@tsbuild/store";
 import { pack } from "tar-stream";
-import { onTestFinished } from "vitest";
+import { expect, onTestFinished } from "vitest";
+import { RegistryError } from "./errors.js";
 
 /** A store in a temp dir removed when the current test ends. */
 export async function scratchStore(): Promise<Store> {
@@ -45,4 +46,14 @@ export async function makeImage(store: Store, content: Buffer | string, platform
   );
   await store.putBlobBytes(image.configBytes);
   return image;
+}
+
+/** The RegistryError a promise rejects with (fails the test when it resolves or throws something else). */
+export async function rejection(p: Promise<unknown>): Promise<RegistryError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(RegistryError);
+  return e as RegistryError;
 }
