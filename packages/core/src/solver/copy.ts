@@ -233,6 +233,8 @@ interface CopyRun {
   limit: LimitFunction;
 }
 
+const COPY_SLICE = 64;
+
 function copyRun(root: CopySourceRoot, options: CopyOptions): CopyRun {
   return { root, options, exclude: options.exclude, hardlinks: new Map(), limit: pLimit(32) };
 }
@@ -244,13 +246,16 @@ async function copyChildren(run: CopyRun, srcDir: string, destDir: string, relBa
     if (run.root.index && !run.root.index.entries.has(childRootRel)) return false;
     return !run.exclude?.matches(relBase === "" ? name : `${relBase}/${name}`);
   });
-  await Promise.all(
-    names.map(async (name) => {
-      const srcPath = path.join(srcDir, name);
-      const st = await run.limit(() => lstat(srcPath, { bigint: true }));
-      await copyEntry(run, srcPath, st, path.join(destDir, name), relBase === "" ? name : `${relBase}/${name}`);
-    }),
-  );
+  // Entries in slices: enough in flight to keep the disk busy, few enough to bound memory.
+  for (let i = 0; i < names.length; i += COPY_SLICE) {
+    await Promise.all(
+      names.slice(i, i + COPY_SLICE).map(async (name) => {
+        const srcPath = path.join(srcDir, name);
+        const st = await run.limit(() => lstat(srcPath, { bigint: true }));
+        await copyEntry(run, srcPath, st, path.join(destDir, name), relBase === "" ? name : `${relBase}/${name}`);
+      }),
+    );
+  }
 }
 
 async function copyEntry(run: CopyRun, src: string, st: BigIntStats, dest: string, rel: string): Promise<void> {

@@ -76,6 +76,8 @@ export interface StageRunner {
   materialized: Set<string>;
   keysOf(index: number): Promise<StageKeys>;
   resultOf(index: number): Promise<StageResult>;
+  /** Prepared layer steps by stage, step and parent key: the key pass and the run share them. */
+  prepared: Map<string, Promise<LayerStep>>;
 }
 
 export const CACHE_RECORD_VERSION = 1;
@@ -92,10 +94,11 @@ interface ExplainRecord {
 }
 
 /** Wires the memoized passes into a runner. */
-export function withStagePasses(runner: Omit<StageRunner, "keysOf" | "resultOf">): StageRunner {
+export function withStagePasses(runner: Omit<StageRunner, "keysOf" | "resultOf" | "prepared">): StageRunner {
   const keys = new Map<number, Promise<StageKeys>>();
   const results = new Map<number, Promise<StageResult>>();
   const full = runner as StageRunner;
+  full.prepared = new Map();
   full.keysOf = (index) => {
     let found = keys.get(index);
     if (!found) keys.set(index, (found = stageKeys(full, full.plan.allStages[index]!)));
@@ -202,12 +205,23 @@ async function stageKeys(runner: StageRunner, stage: PlannedStage): Promise<Stag
       current = { key: metadataKey(current.key, step), state: after };
       continue;
     }
-    const prepared = await atInstruction(runner, step, () => prepareLayerStep(runner, step, current, after));
+    const prepared = await atInstruction(runner, step, () => preparedStep(runner, stage, step, current, after));
     const key = `sha256:${cacheKey(prepared.inputs)}`;
     if (!(await cachedRecord(runner, key, noCache, false))) for (const index of Object.values(step.stageRefs ?? {})) readsOnMiss.add(index);
     current = { key, state: after };
   }
   return { ...current, readsOnMiss: [...readsOnMiss] };
+}
+
+/** prepareLayerStep, once per stage, step and parent key (hashing a large COPY's files is not free). */
+function preparedStep(runner: StageRunner, stage: PlannedStage, step: PlannedStep, before: { key: string; state: StageConfigState }, after: StageConfigState): Promise<LayerStep> {
+  const id = `${stage.index}\0${stage.steps.indexOf(step)}\0${before.key}`;
+  let found = runner.prepared.get(id);
+  if (!found) {
+    found = prepareLayerStep(runner, step, before, after);
+    runner.prepared.set(id, found);
+  }
+  return found;
 }
 
 async function atInstruction<T>(runner: StageRunner, step: PlannedStep, fn: () => Promise<T>): Promise<T> {
@@ -283,7 +297,7 @@ async function runStep(runner: StageRunner, stage: PlannedStage, step: PlannedSt
     state.config.history = [...(state.config.history ?? []), historyEntry(createdBy, current.lastCreated, true)];
     return { result: { ...current, state, key: metadataKey(current.key, step) }, cached: false, missed: false };
   }
-  const prepared = await prepareLayerStep(runner, step, current, state);
+  const prepared = await preparedStep(runner, stage, step, current, state);
   const { record, created, cached } = await recordOrRun(runner, stage, step, prepared, current, stepRef, noCache, explainMisses);
   const key = `sha256:${cacheKey(prepared.inputs)}`;
   const stepsOfStage = runner.steps.get(stage.index) ?? [];
