@@ -79,6 +79,9 @@ describe("tsbuild build --call", () => {
     const badOutput = await cli("build", "-o", "type=floppy,dest=x", ".");
     expect(badOutput.code).toBe(2);
     expect(badOutput.stderr).toMatch(/unsupported --output type=floppy/);
+    const noContext = await cli("frobnicate");
+    expect(noContext.code).toBe(2);
+    expect(noContext.stderr).toMatch(/build context .*frobnicate is not a directory \(it does not exist; 'tsbuild --help' lists the commands\)/);
     const noDockerfile = await cli("build", "-f", "missing.Dockerfile", ".");
     expect(noDockerfile.code).toBe(2);
     expect(noDockerfile.stderr).toMatch(/no Dockerfile at .*missing\.Dockerfile/);

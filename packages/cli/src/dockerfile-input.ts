@@ -1,5 +1,5 @@
 // Where the Dockerfile comes from: `-f FILE`, `-f -` (stdin), or CONTEXT/Dockerfile.
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 
 export interface DockerfileInput {
@@ -11,6 +11,10 @@ export interface DockerfileInput {
 }
 
 export async function readDockerfileInput(file: string | undefined, context: string): Promise<DockerfileInput> {
+  const contextStat = await stat(context).catch(() => undefined);
+  if (!contextStat?.isDirectory()) {
+    throw new UsageError(`build context ${context} is not a directory${contextStat ? "" : " (it does not exist; 'tsbuild --help' lists the commands)"}`);
+  }
   if (file === "-") {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);

@@ -2,7 +2,7 @@
 // Steps whose cache key has a record reuse its layer; the rest run on
 // snapshots made by the layer engine (stage-runner.ts). Independent stages run
 // in parallel; the outputs, pushes and cache exports follow.
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { DockerfileError, formatPlatform, ociArchitecture, parsePlatform, type Platform } from "@tsbuild/dockerfile";
 import { detectSnapshotter } from "@tsbuild/layers";
@@ -91,6 +91,7 @@ async function buildWith(options: BuildOptions, registry: RegistryClient): Promi
   const started = Date.now();
   const emit: BuildEventListener = options.onEvent ?? (() => undefined);
   const context = path.resolve(options.context);
+  if (!(await stat(context).catch(() => undefined))?.isDirectory()) throw new Error(`build context ${context} is not a directory`);
   const dockerfilePath = options.dockerfileText === undefined ? path.resolve(options.dockerfile ?? path.join(context, "Dockerfile")) : options.dockerfile;
   const file = dockerfilePath ? path.relative(process.cwd(), dockerfilePath) || dockerfilePath : "Dockerfile";
   const text = options.dockerfileText ?? (await readDockerfile(dockerfilePath!));
