@@ -120,7 +120,7 @@ async function buildWith(options: BuildOptions, registry: RegistryClient): Promi
   const baseConfigs = new Map<string, ImageConfig>();
   for (const stage of draft.stages) {
     const ref = imageRefOf(stage, named);
-    if (ref) baseConfigs.set(ref, (await atStep(file, stage, image(ref, stage.platform ? parsePlatform(stage.platform) : target))).config);
+    if (ref) baseConfigs.set(ref, (await atFrom(file, draft, stage, image(ref, stage.platform ? parsePlatform(stage.platform) : target))).config);
   }
   const plan = planBuild(text, {
     ...planOptions,
@@ -244,12 +244,13 @@ function imageRefOf(stage: PlannedStage, named: Map<string, NamedContext>): stri
   return undefined;
 }
 
-/** Attaches the FROM line to a base image failure. */
-async function atStep<T>(file: string, stage: PlannedStage, promise: Promise<T>): Promise<T> {
+/** Attaches the stage's FROM line to a failure to resolve its base image. */
+async function atFrom<T>(file: string, plan: BuildPlan, stage: PlannedStage, promise: Promise<T>): Promise<T> {
   try {
     return await promise;
   } catch (error) {
-    throw new BuildStepError(file, 0, `FROM (stage ${stage.name ?? stage.index})`, error as Error);
+    const from = plan.program.stages[stage.index]!.from.source;
+    throw new BuildStepError(file, from.range.start.line, from.original.trim(), error as Error);
   }
 }
 
