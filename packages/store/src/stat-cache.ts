@@ -57,6 +57,8 @@ export async function openStatCache(store: { paths: StorePaths }, contextId: str
     if ((e as NodeJS.ErrnoException).code !== "ENOENT" && !(e instanceof SyntaxError)) throw e;
   }
   const current = new Map<string, Entry>();
+  const loadedCount = Object.keys(loaded).length;
+  let recorded = false;
   const matches = (entry: Entry, s: StatKey) =>
     entry[0] === String(s.size) && entry[1] === String(s.mtimeNs) && entry[2] === String(s.ctimeNs) && entry[3] === String(s.ino);
   return {
@@ -69,9 +71,12 @@ export async function openStatCache(store: { paths: StorePaths }, contextId: str
       return old[4];
     },
     record(p, s, sha256) {
+      recorded = true;
       current.set(p, [String(s.size), String(s.mtimeNs), String(s.ctimeNs), String(s.ino), sha256]);
     },
     async save() {
+      // Every entry was looked up unchanged and none was added: the file on disk says it already.
+      if (!recorded && current.size === loadedCount) return;
       await writeFileAtomic(paths.tmp, file, JSON.stringify({ version: 1, entries: Object.fromEntries(current) }));
     },
   };

@@ -69,6 +69,15 @@ export class BuildContextIndex {
     return index;
   }
 
+  /** The digest of a regular file when known without reading it (hashed already, or unchanged in the stat cache). */
+  knownDigest(rel: string): string | undefined {
+    const entry = this.entries.get(rel);
+    if (!entry || entry.type !== "file" || this.digests.has(rel)) return undefined;
+    const hit = this.cache?.lookup(rel, { size: entry.stat.size, mtimeNs: entry.stat.mtimeNs, ctimeNs: entry.stat.ctimeNs, ino: entry.stat.ino });
+    if (hit) this.digests.set(rel, Promise.resolve(hit));
+    return hit;
+  }
+
   /** sha256 (hex) of a regular file's content, from the stat cache when its stat is unchanged. */
   fileDigest(rel: string): Promise<string> {
     let digest = this.digests.get(rel);

@@ -95,26 +95,30 @@ export async function openMountSource(runner: StageRunner, step: PlannedStep, fr
 
 /** Content digests of the context files a step reads (whole trees for directories). */
 export async function contextDigests(index: BuildContextIndex, roots: readonly string[]): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const add = async (rel: string) => {
-    const entry = index.entries.get(rel);
-    if (!entry) return;
-    const mode = (Number(entry.stat.mode) & 0o7777).toString(8);
-    if (entry.type === "file") out[rel] = `file:${mode}:${await index.fileDigest(rel)}`;
-    else if (entry.type === "symlink") out[rel] = `symlink:${await readlink(path.join(index.root, rel))}`;
-    else if (entry.type === "dir") out[rel] = `dir:${mode}`;
-  };
   const wanted = new Set<string>();
   for (const root of roots) {
     wanted.add(root);
     const prefix = root === "" ? "" : `${root}/`;
     for (const rel of index.entries.keys()) if (rel.startsWith(prefix)) wanted.add(rel);
   }
-  // Files the stat cache does not know are read and hashed, several at once.
+  const out: Record<string, string> = {};
+  // Files the stat cache knows cost nothing; the others are read and hashed, several at once.
   const limit = pLimit(16);
-  await Promise.all([...wanted].map((rel) => limit(() => add(rel))));
-  // Keys in a stable order (the cache key sorts them too; this keeps records readable).
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const reads: Promise<void>[] = [];
+  for (const rel of [...wanted].sort()) {
+    const entry = index.entries.get(rel);
+    if (!entry) continue;
+    const mode = (Number(entry.stat.mode) & 0o7777).toString(8);
+    if (entry.type === "dir") out[rel] = `dir:${mode}`;
+    else if (entry.type === "symlink") reads.push(limit(async () => void (out[rel] = `symlink:${await readlink(path.join(index.root, rel))}`)));
+    else if (entry.type === "file") {
+      const known = index.knownDigest(rel);
+      if (known) out[rel] = `file:${mode}:${known}`;
+      else reads.push(limit(async () => void (out[rel] = `file:${mode}:${await index.fileDigest(rel)}`)));
+    }
+  }
+  await Promise.all(reads);
+  return out;
 }
 
 /** Makes sure the base image layers among `diffIDs` are unpacked (base images are lazy). */
