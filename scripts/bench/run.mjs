@@ -202,9 +202,13 @@ async function runSummary({ versions, unavailable, limits, versionSamples, workl
   };
 }
 
-/** Raw figures first (they survive a rendering bug), then BENCHMARKS.md and the chart. */
+/**
+ * Raw figures first (they survive a rendering bug), then the report and the chart. The default
+ * report (BENCHMARKS.md) keeps them in scripts/bench/results; a --report elsewhere beside it.
+ */
 async function writeReport(summary) {
-  const resultsDir = path.join(repo, "scripts", "bench", "results");
+  const defaultReport = path.join(repo, "BENCHMARKS.md");
+  const resultsDir = path.resolve(reportFile) === defaultReport ? path.join(repo, "scripts", "bench", "results") : path.dirname(path.resolve(reportFile));
   const chartFile = path.join(resultsDir, "ratios.svg");
   await mkdir(resultsDir, { recursive: true });
   await writeFile(path.join(resultsDir, "last-run.json"), `${JSON.stringify(summary, null, 2)}\n`);
