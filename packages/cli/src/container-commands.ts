@@ -5,6 +5,7 @@ import type { Argv, CommandModule } from "yargs";
 import type { HistoryRow, MountRequest } from "@tsbuild/containers";
 import type { Store } from "@tsbuild/store";
 import { asList } from "./args.js";
+import { storeRoot } from "./store-commands.js";
 import { UsageError } from "./dockerfile-input.js";
 import { hostPlatform } from "./platform.js";
 import { formatSize } from "./progress.js";
@@ -14,8 +15,8 @@ interface RootArgs {
 }
 
 async function store(args: RootArgs): Promise<Store> {
-  const { defaultStoreRoot, openStore } = await import("@tsbuild/store");
-  return openStore(args.root ?? defaultStoreRoot(process.env, process.getuid?.() ?? 0));
+  const { openStore } = await import("@tsbuild/store");
+  return openStore(await storeRoot(args));
 }
 
 function out(text: string): void {
