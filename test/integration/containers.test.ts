@@ -248,14 +248,14 @@ describe("working containers", { timeout: 120_000 }, () => {
     }
     const c = await container("box-usage");
     const cases: [string[], RegExp][] = [
-      [["from"], /Not enough non-option arguments/],
+      [["from"], /from needs <image>/],
       [["run", c], /run needs a command: tsbuild run CONTAINER -- COMMAND/],
       [["run", "--mount", "type=tmpfs,dst=/x", c, "--", "true"], /unsupported type=tmpfs \(supported: bind, volume\)/],
       [["run", "--mount", "type=volume,dst=/x", c, "--", "true"], /a volume mount needs src=VOLUME_NAME/],
       [["run", "--mount", "type=bind,src=/tmp,dst=rel", c, "--", "true"], /dst must be an absolute path/],
       [["run", "--workdir", "rel", c, "--", "true"], /--workdir rel: must be an absolute path/],
       [["cp", "a", "b"], /exactly one of SRC and DEST must be CONTAINER:PATH/],
-      [["ps", "--bogus"], /Unknown argument: bogus/],
+      [["ps", "--bogus"], /unknown option --bogus/],
       [["volume"], /volume needs a subcommand/],
     ];
     for (const [args, message] of cases) {

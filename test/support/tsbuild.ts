@@ -12,7 +12,7 @@ export interface TsbuildRun {
 }
 
 export interface TsbuildOptions {
-  /** Store root, passed as `--root` after args (yargs takes options after positionals), or see rootVia. */
+  /** Store root, passed as `--root` after args (options may follow positionals), or see rootVia. */
   root: string;
   /**
    * How the CLI gets the store: "flag" (default) appends `--root ROOT`; "env" sets TSBUILD_ROOT

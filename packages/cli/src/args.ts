@@ -1,7 +1,12 @@
-// Helpers for yargs option values. Builders run on every invocation (`--help` too), so this
-// module imports nothing: a builder that needs it must not load a whole package.
+// The options every tsbuild command takes, and `defineCommand`, which types each handler's
+// arguments from its command's table plus these. Command tables are built on every start
+// (`--help` too), so this module loads nothing but the command layer.
+import { commandDefiner, type OptionTable, type OptionValues } from "./command-line.js";
 
-/** Repeatable options: `-t a -t b` (not greedy, so `-t name .` keeps `.` as the context). */
-export function asList(value: string | string[] | undefined): string[] {
-  return value === undefined ? [] : Array.isArray(value) ? value : [value];
-}
+export const globalOptions = {
+  root: { type: "string", describe: "Store root (default /var/lib/tsbuild as root; env TSBUILD_ROOT)" },
+} as const satisfies OptionTable;
+
+export type GlobalArgs = OptionValues<typeof globalOptions>;
+
+export const defineCommand = commandDefiner<GlobalArgs>();

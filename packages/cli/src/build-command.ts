@@ -1,41 +1,47 @@
 // `tsbuild build [CONTEXT]` (also the default command: `tsbuild -f Dockerfile .`).
 // @tsbuild/core is loaded by the handler (`await import`): `--help` and other commands need none of it.
 import path from "node:path";
-import type { CommandModule } from "yargs";
 import { writeFile } from "node:fs/promises";
 import type { CacheSpec, OutputSpec } from "@tsbuild/core";
-import { asList } from "./args.js";
-import { registryOptions, withRegistryOptions, type RegistryArgs } from "./registry-commands.js";
+import { defineCommand, type GlobalArgs } from "./args.js";
+import { UsageError, type OptionTable, type OptionValues } from "./command-line.js";
+import { registryOptions, registryOptionTable } from "./registry-commands.js";
 import { hostPlatform, platformOption } from "./platform.js";
-import { readDockerfileInput, UsageError } from "./dockerfile-input.js";
+import { readDockerfileInput } from "./dockerfile-input.js";
 import { renderFindings, renderOutline, renderTargets } from "./render-plan.js";
-import { createRenderer, type ProgressMode } from "./progress.js";
+import { createRenderer } from "./progress.js";
 
-interface BuildArgs extends RegistryArgs {
-  context: string;
-  file?: string;
-  "build-arg": string[];
-  target?: string;
-  call?: "build" | "outline" | "targets" | "check";
-  platform?: string;
-  root?: string;
-  tag: string[];
-  output: string[];
-  "no-cache": boolean;
-  "no-cache-filter": string[];
-  label: string[];
-  "build-context": string[];
-  iidfile?: string;
-  "metadata-file"?: string;
-  progress: ProgressMode;
-  "storage-driver"?: "overlay" | "native";
-  push: boolean;
-  secret: string[];
-  ssh: string[];
-  allow: string[];
-  "cache-to": string[];
-  "cache-from": string[];
-}
+const buildOptions = {
+  ...registryOptionTable,
+  file: { type: "string", short: "f", describe: "Dockerfile (default CONTEXT/Dockerfile; - for stdin)" },
+  "build-arg": { type: "string", multiple: true, describe: "Set a build argument NAME=VALUE" },
+  target: { type: "string", describe: "Build this stage (default: the last)" },
+  platform: { type: "string", describe: "Target platform os/arch[/variant] (default: the host)" },
+  tag: { type: "string", short: "t", multiple: true, describe: "Name the image in the local store (name[:tag])" },
+  output: { type: "string", short: "o", multiple: true, describe: "type=oci|docker|local,dest=PATH[,tar=false][,name=N]" },
+  "no-cache": { type: "boolean", describe: "Do not use the build cache" },
+  "no-cache-filter": { type: "string", multiple: true, describe: "Do not use the cache for these stages" },
+  label: { type: "string", multiple: true, describe: "Add a label to the image (KEY=VALUE)" },
+  "build-context": { type: "string", multiple: true, describe: "NAME=DIR|oci-layout://PATH[:TAG] for FROM NAME / COPY --from=NAME" },
+  iidfile: { type: "string", describe: "Write the image ID to this file" },
+  "metadata-file": { type: "string", describe: "Write build metadata (digests, tags) as JSON to this file" },
+  progress: { type: "string", choices: ["auto", "tty", "plain", "json"], default: "auto", describe: "Progress output" },
+  secret: { type: "string", multiple: true, describe: "A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR" },
+  ssh: { type: "string", multiple: true, describe: "An ssh agent for RUN --mount=type=ssh: default or ID=SOCKET (default: $SSH_AUTH_SOCK)" },
+  allow: { type: "string", multiple: true, describe: "Entitlements: security.insecure (for RUN --security=insecure)" },
+  push: { type: "boolean", describe: "Push the image to its registry under each -t name" },
+  "cache-to": { type: "string", multiple: true, describe: "Export the build cache: type=registry,ref=R[,mode=max] or type=local,dest=DIR" },
+  "cache-from": { type: "string", multiple: true, describe: "Import build cache: type=registry,ref=R or type=local,src=DIR" },
+  "storage-driver": { type: "string", choices: ["overlay", "native"], describe: "Snapshots: overlay (default where it mounts) or native (copies)" },
+  call: {
+    type: "string",
+    choices: ["build", "outline", "targets", "check"],
+    default: "build",
+    describe: "What to do: build, or show the outline, the targets, or the check findings",
+  },
+} as const satisfies OptionTable;
+
+type BuildArgs = OptionValues<typeof buildOptions> & GlobalArgs;
 
 export function parseKeyValues(values: readonly string[], flag: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -56,66 +62,39 @@ export function parseKeyValues(values: readonly string[], flag: string): Map<str
   return out;
 }
 
-export function buildCommand(setExitCode: (code: number) => void): CommandModule<object, BuildArgs> {
-  return {
-    command: ["build [context]", "$0 [context]"],
-    describe: "Build an image from a Dockerfile",
-    builder: (y) =>
-      withRegistryOptions(y)
-        .positional("context", { type: "string", default: ".", describe: "Build context directory" })
-        .option("file", { alias: "f", type: "string", describe: "Dockerfile (default CONTEXT/Dockerfile; - for stdin)" })
-        .option("build-arg", { type: "string", default: [] as string[], coerce: asList, describe: "Set a build argument NAME=VALUE" })
-        .option("target", { type: "string", describe: "Build this stage (default: the last)" })
-        .option("platform", { type: "string", describe: "Target platform os/arch[/variant] (default: the host)" })
-        .option("tag", { alias: "t", type: "string", default: [] as string[], coerce: asList, describe: "Name the image in the local store (name[:tag])" })
-        .option("output", { alias: "o", type: "string", default: [] as string[], coerce: asList, describe: "type=oci|docker|local,dest=PATH[,tar=false][,name=N] (repeatable)" })
-        .option("no-cache", { type: "boolean", default: false, describe: "Do not use the build cache" })
-        .option("no-cache-filter", { type: "string", default: [] as string[], coerce: asList, describe: "Do not use the cache for these stages" })
-        .option("label", { type: "string", default: [] as string[], coerce: asList, describe: "Add a label to the image (KEY=VALUE)" })
-        .option("build-context", { type: "string", default: [] as string[], coerce: asList, describe: "NAME=DIR|oci-layout://PATH[:TAG] for FROM NAME / COPY --from=NAME" })
-        .option("iidfile", { type: "string", describe: "Write the image ID to this file" })
-        .option("metadata-file", { type: "string", describe: "Write build metadata (digests, tags) as JSON to this file" })
-        .option("progress", { choices: ["auto", "tty", "plain", "json"] as const, default: "auto" as const, describe: "Progress output" })
-        .option("secret", { type: "string", default: [] as string[], coerce: asList, describe: "A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR" })
-        .option("ssh", { type: "string", default: [] as string[], coerce: asList, describe: "An ssh agent for RUN --mount=type=ssh: default or ID=SOCKET (default: $SSH_AUTH_SOCK)" })
-        .option("allow", { type: "string", default: [] as string[], coerce: asList, describe: "Entitlements: security.insecure (for RUN --security=insecure)" })
-        .option("push", { type: "boolean", default: false, describe: "Push the image to its registry under each -t name" })
-        .option("cache-to", { type: "string", default: [] as string[], coerce: asList, describe: "Export the build cache: type=registry,ref=R[,mode=max] or type=local,dest=DIR" })
-        .option("cache-from", { type: "string", default: [] as string[], coerce: asList, describe: "Import build cache: type=registry,ref=R or type=local,src=DIR" })
-        .option("storage-driver", { choices: ["overlay", "native"] as const, describe: "Snapshots: overlay (default where it mounts) or native (copies)" })
-        .option("call", {
-          choices: ["build", "outline", "targets", "check"] as const,
-          default: "build" as const,
-          describe: "What to do: build, or show the outline, the targets, or the check findings",
-        }) as never,
-    handler: async (args) => {
-      const context = path.resolve(args.context);
-      const input = await readDockerfileInput(args.file, context);
-      const build = await hostPlatform();
-      const target = await platformOption(args.platform);
-      const buildArgs = parseKeyValues(args["build-arg"], "--build-arg");
-      const { buildOutline, listTargets, planBuild } = await import("@tsbuild/core");
-      const plan = planBuild(input.text, { file: input.name, buildArgs, target: args.target, targetPlatform: target, buildPlatform: build });
-      for (const name of plan.unusedBuildArgs) {
-        process.stderr.write(`warning: build-arg ${name} was not consumed by any ARG in the stages built\n`);
-      }
-      switch (args.call) {
-        case "outline":
-          process.stdout.write(renderOutline(buildOutline(plan)));
-          return;
-        case "targets":
-          process.stdout.write(renderTargets(listTargets(plan)));
-          return;
-        case "check":
-          process.stdout.write(renderFindings(plan.findings, input.name, plan.ast.lines));
-          if (plan.findings.some((f) => f.error)) setExitCode(1);
-          return;
-        default:
-          await runBuild(args, context, input, buildArgs);
-      }
-    },
-  };
-}
+export const buildCommand = defineCommand({
+  name: "build",
+  describe: "Build an image from a Dockerfile",
+  isDefault: true,
+  positionals: [{ name: "context", default: ".", describe: "Build context directory" }],
+  options: buildOptions,
+  run: async (args) => {
+    const context = path.resolve(args.context);
+    const input = await readDockerfileInput(args.file, context);
+    const build = await hostPlatform();
+    const target = await platformOption(args.platform);
+    const buildArgs = parseKeyValues(args["build-arg"], "--build-arg");
+    const { buildOutline, listTargets, planBuild } = await import("@tsbuild/core");
+    const plan = planBuild(input.text, { file: input.name, buildArgs, target: args.target, targetPlatform: target, buildPlatform: build });
+    for (const name of plan.unusedBuildArgs) {
+      process.stderr.write(`warning: build-arg ${name} was not consumed by any ARG in the stages built\n`);
+    }
+    switch (args.call) {
+      case "outline":
+        process.stdout.write(renderOutline(buildOutline(plan)));
+        return 0;
+      case "targets":
+        process.stdout.write(renderTargets(listTargets(plan)));
+        return 0;
+      case "check":
+        process.stdout.write(renderFindings(plan.findings, input.name, plan.ast.lines));
+        return plan.findings.some((f) => f.error) ? 1 : 0;
+      default:
+        await runBuild(args, context, input, buildArgs);
+        return 0;
+    }
+  },
+});
 
 async function runBuild(args: BuildArgs, context: string, input: Awaited<ReturnType<typeof readDockerfileInput>>, buildArgs: Map<string, string>): Promise<void> {
   const { build, parseCacheSpec, parseOutputSpec } = await import("@tsbuild/core");

@@ -1,20 +1,15 @@
 // Working containers and volumes: from, run, diff, commit, cp, ps, rm, mount, umount, inspect,
 // history, info, volume. Output follows the docker/buildah commands of the same names.
 // @tsbuild/containers and the store are loaded by the handlers (`await import`).
-import type { Argv, CommandModule } from "yargs";
 import type { HistoryRow, MountRequest } from "@tsbuild/containers";
 import type { Store } from "@tsbuild/store";
-import { asList } from "./args.js";
+import { defineCommand, type GlobalArgs } from "./args.js";
+import { UsageError, type PositionalSpec } from "./command-line.js";
 import { storeRoot } from "./store-commands.js";
-import { UsageError } from "./dockerfile-input.js";
 import { hostPlatform } from "./platform.js";
 import { formatSize } from "./progress.js";
 
-interface RootArgs {
-  root?: string;
-}
-
-async function store(args: RootArgs): Promise<Store> {
+async function store(args: GlobalArgs): Promise<Store> {
   const { openStore } = await import("@tsbuild/store");
   return openStore(await storeRoot(args));
 }
@@ -79,112 +74,92 @@ async function parseMounts(values: readonly string[]): Promise<MountRequest[]> {
   });
 }
 
-const fromCommand: CommandModule<RootArgs, RootArgs & { image: string; name?: string }> = {
-  command: "from <image>",
+const containerArg = { name: "container", required: true, describe: "Container name or ID" } as const satisfies PositionalSpec;
+const containersArg = { name: "containers", required: true, variadic: true, describe: "Container names or IDs" } as const satisfies PositionalSpec;
+
+const fromCommand = defineCommand({
+  name: "from",
   describe: "Create a working container from an image (a new writable layer over its layers); prints its name",
-  builder: (y) =>
-    y
-      .positional("image", { type: "string", demandOption: true, describe: "Image: a local name[:tag], oci-layout://PATH[:TAG], or scratch" })
-      .option("name", { type: "string", describe: "Name the container (default IMAGE-working-container)" }),
-  handler: async (args) => {
+  positionals: [{ name: "image", required: true, describe: "Image: a local name[:tag], oci-layout://PATH[:TAG], or scratch" }],
+  options: { name: { type: "string", describe: "Name the container (default IMAGE-working-container)" } },
+  run: async (args) => {
     const { createContainer } = await import("@tsbuild/containers");
     const record = await createContainer(await store(args), args.image, { name: args.name, platform: await hostPlatform() });
     out(record.name);
   },
-};
+});
 
-interface RunArgs extends RootArgs {
-  container: string;
-  command: string[];
-  mount: string[];
-  env: string[];
-  user?: string;
-  workdir?: string;
-  allow: string[];
-  "--"?: string[];
-}
-
-function runCommand(setExitCode: (code: number) => void): CommandModule<RootArgs, RunArgs> {
-  return {
-    command: "run <container> [command..]",
-    describe: "Run a command in a working container; its changes go to the container's writable layer",
-    builder: (y) =>
-      y
-        .parserConfiguration({ "populate--": true })
-        .positional("container", { type: "string", demandOption: true, describe: "Container name or ID" })
-        .positional("command", { type: "string", array: true, default: [] as string[], describe: "Command and arguments, after --" })
-        .option("mount", {
-          type: "string",
-          default: [] as string[],
-          coerce: asList,
-          describe: "type=bind,src=HOST,dst=PATH[,readonly] or type=volume,src=NAME,dst=PATH[,readonly] (repeatable; volumes stay attached)",
-        })
-        .option("env", { alias: "e", type: "string", default: [] as string[], coerce: asList, describe: "Set NAME=VALUE (NAME alone: from this environment)" })
-        .option("user", { alias: "u", type: "string", describe: "User[:group] to run as (default: the image's USER)" })
-        .option("workdir", { alias: "w", type: "string", describe: "Working directory, absolute (default: the image's WORKDIR)" })
-        .option("allow", { type: "string", default: [] as string[], coerce: asList, choices: ["host-paths"], describe: "host-paths: allow binding host system directories" })
-        .example("$0 run c1 -- sh -c 'echo hi > /greeting'", "")
-        .example("$0 run --mount type=volume,src=data,dst=/data c1 -- ls /data", ""),
-    handler: async (args) => {
-      const command = [...args.command, ...(args["--"] ?? [])].map(String);
-      if (command.length === 0) throw new UsageError("run needs a command: tsbuild run CONTAINER -- COMMAND [ARG...]");
-      if (args.workdir !== undefined && !args.workdir.startsWith("/")) throw new UsageError(`--workdir ${args.workdir}: must be an absolute path`);
-      const { parseEnvFlags, runInContainer } = await import("@tsbuild/containers");
-      let env: string[];
-      try {
-        env = parseEnvFlags(args.env, process.env);
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
-      const code = await runInContainer(await store(args), args.container, {
-        args: command,
-        env,
-        user: args.user,
-        workdir: args.workdir,
-        mounts: await parseMounts(args.mount),
-        allowHostPaths: args.allow.includes("host-paths"),
-        onOutput: (stream, chunk) => (stream === "stdout" ? process.stdout : process.stderr).write(chunk),
-      });
-      setExitCode(code);
+const runCommand = defineCommand({
+  name: "run",
+  describe: "Run a command in a working container; its changes go to the container's writable layer",
+  positionals: [containerArg, { name: "command", variadic: true, describe: "Command and arguments, after --" }],
+  options: {
+    mount: {
+      type: "string",
+      multiple: true,
+      describe: "type=bind,src=HOST,dst=PATH[,readonly] or type=volume,src=NAME,dst=PATH[,readonly] (volumes stay attached)",
     },
-  };
-}
+    env: { type: "string", short: "e", multiple: true, describe: "Set NAME=VALUE (NAME alone: from this environment)" },
+    user: { type: "string", short: "u", describe: "User[:group] to run as (default: the image's USER)" },
+    workdir: { type: "string", short: "w", describe: "Working directory, absolute (default: the image's WORKDIR)" },
+    allow: { type: "string", multiple: true, choices: ["host-paths"], describe: "host-paths: allow binding host system directories" },
+  },
+  examples: ["tsbuild run c1 -- sh -c 'echo hi > /greeting'", "tsbuild run --mount type=volume,src=data,dst=/data c1 -- ls /data"],
+  run: async (args) => {
+    if (args.command.length === 0) throw new UsageError("run needs a command: tsbuild run CONTAINER -- COMMAND [ARG...]");
+    if (args.workdir !== undefined && !args.workdir.startsWith("/")) throw new UsageError(`--workdir ${args.workdir}: must be an absolute path`);
+    const { parseEnvFlags, runInContainer } = await import("@tsbuild/containers");
+    let env: string[];
+    try {
+      env = parseEnvFlags(args.env, process.env);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    return runInContainer(await store(args), args.container, {
+      args: args.command,
+      env,
+      user: args.user,
+      workdir: args.workdir,
+      mounts: await parseMounts(args.mount),
+      allowHostPaths: args.allow.includes("host-paths"),
+      onOutput: (stream, chunk) => (stream === "stdout" ? process.stdout : process.stderr).write(chunk),
+    });
+  },
+});
 
-const containerArg = <T>(y: Argv<T>) => y.positional("container", { type: "string", demandOption: true, describe: "Container name or ID" });
-
-const diffCommand: CommandModule<RootArgs, RootArgs & { container: string }> = {
-  command: "diff <container>",
+const diffCommand = defineCommand({
+  name: "diff",
   describe: "List what a container changed: A added, C changed, D deleted (as docker diff)",
-  builder: containerArg,
-  handler: async (args) => {
+  positionals: [containerArg],
+  run: async (args) => {
     const { diffContainer, formatChanges } = await import("@tsbuild/containers");
     out(formatChanges(await diffContainer(await store(args), args.container)));
   },
-};
+});
 
-const commitCommand: CommandModule<RootArgs, RootArgs & { container: string; image: string; message?: string; author?: string }> = {
-  command: "commit <container> <image>",
+const commitCommand = defineCommand({
+  name: "commit",
   describe: "Make an image of a container: its writable layer becomes a new layer; prints the image ID",
-  builder: (y) =>
-    containerArg(y)
-      .positional("image", { type: "string", demandOption: true, describe: "Name for the new image (name[:tag])" })
-      .option("message", { alias: "m", type: "string", describe: "Comment for the history entry" })
-      .option("author", { alias: "a", type: "string", describe: "Author of the new image" }),
-  handler: async (args) => {
+  positionals: [containerArg, { name: "image", required: true, describe: "Name for the new image (name[:tag])" }],
+  options: {
+    message: { type: "string", short: "m", describe: "Comment for the history entry" },
+    author: { type: "string", short: "a", describe: "Author of the new image" },
+  },
+  run: async (args) => {
     const { commitContainer } = await import("@tsbuild/containers");
     const result = await commitContainer(await store(args), args.container, args.image, { message: args.message, author: args.author });
     out(result.imageId);
   },
-};
+});
 
-const cpCommand: CommandModule<RootArgs, RootArgs & { src: string; dest: string }> = {
-  command: "cp <src> <dest>",
+const cpCommand = defineCommand({
+  name: "cp",
   describe: "Copy files between the host and a container (CONTAINER:PATH on one side; paths under a volume go to the volume)",
-  builder: (y) =>
-    y
-      .positional("src", { type: "string", demandOption: true, describe: "HOST_PATH or CONTAINER:PATH (end a dir with /. for its contents)" })
-      .positional("dest", { type: "string", demandOption: true, describe: "CONTAINER:PATH or HOST_PATH" }),
-  handler: async (args) => {
+  positionals: [
+    { name: "src", required: true, describe: "HOST_PATH or CONTAINER:PATH (end a dir with /. for its contents)" },
+    { name: "dest", required: true, describe: "CONTAINER:PATH or HOST_PATH" },
+  ],
+  run: async (args) => {
     const { copyFiles, parseCopyEndpoint } = await import("@tsbuild/containers");
     const from = parseCopyEndpoint(args.src);
     const to = parseCopyEndpoint(args.dest);
@@ -193,16 +168,16 @@ const cpCommand: CommandModule<RootArgs, RootArgs & { src: string; dest: string 
     }
     await copyFiles(await store(args), from, to);
   },
-};
+});
 
-const psCommand: CommandModule<RootArgs, RootArgs & { size: boolean; "no-trunc": boolean }> = {
-  command: "ps",
+const psCommand = defineCommand({
+  name: "ps",
   describe: "List working containers (-s: SIZE of the writable layer, virtual = with the image's layers)",
-  builder: (y) =>
-    y
-      .option("size", { alias: "s", type: "boolean", default: false, describe: "Show sizes" })
-      .option("no-trunc", { type: "boolean", default: false, describe: "Show full IDs" }),
-  handler: async (args) => {
+  options: {
+    size: { type: "boolean", short: "s", describe: "Show sizes" },
+    "no-trunc": { type: "boolean", describe: "Show full IDs" },
+  },
+  run: async (args) => {
     const { containerSize, listContainers, mountStatus } = await import("@tsbuild/containers");
     const s = await store(args);
     const now = Date.now();
@@ -220,13 +195,13 @@ const psCommand: CommandModule<RootArgs, RootArgs & { size: boolean; "no-trunc":
     }
     out(formatTable(rows));
   },
-};
+});
 
-const rmCommand: CommandModule<RootArgs, RootArgs & { containers: string[] }> = {
-  command: "rm <containers..>",
+const rmCommand = defineCommand({
+  name: "rm",
   describe: "Remove containers: their writable layers go, the images and volumes stay",
-  builder: (y) => y.positional("containers", { type: "string", array: true, demandOption: true, describe: "Container names or IDs" }),
-  handler: async (args) => {
+  positionals: [containersArg],
+  run: async (args) => {
     const { removeContainer } = await import("@tsbuild/containers");
     const s = await store(args);
     for (const ref of args.containers) {
@@ -234,35 +209,35 @@ const rmCommand: CommandModule<RootArgs, RootArgs & { containers: string[] }> = 
       out(ref);
     }
   },
-};
+});
 
-const mountCommand: CommandModule<RootArgs, RootArgs & { container: string }> = {
-  command: "mount <container>",
+const mountCommand = defineCommand({
+  name: "mount",
   describe: "Mount a container's rootfs and print its path (until tsbuild umount)",
-  builder: containerArg,
-  handler: async (args) => {
+  positionals: [containerArg],
+  run: async (args) => {
     const { getContainer, mountContainer } = await import("@tsbuild/containers");
     const s = await store(args);
     out(await mountContainer(s, await getContainer(s, args.container)));
   },
-};
+});
 
-const umountCommand: CommandModule<RootArgs, RootArgs & { containers: string[] }> = {
-  command: "umount <containers..>",
+const umountCommand = defineCommand({
+  name: "umount",
   describe: "Unmount containers mounted with tsbuild mount",
-  builder: (y) => y.positional("containers", { type: "string", array: true, demandOption: true, describe: "Container names or IDs" }),
-  handler: async (args) => {
+  positionals: [containersArg],
+  run: async (args) => {
     const { getContainer, unmountContainer } = await import("@tsbuild/containers");
     const s = await store(args);
     for (const ref of args.containers) await unmountContainer(s, await getContainer(s, ref));
   },
-};
+});
 
-const inspectCommand: CommandModule<RootArgs, RootArgs & { refs: string[] }> = {
-  command: "inspect <refs..>",
+const inspectCommand = defineCommand({
+  name: "inspect",
   describe: "Show containers or images as JSON: config, layers, and a container's storage paths (GraphDriver)",
-  builder: (y) => y.positional("refs", { type: "string", array: true, demandOption: true, describe: "Container or image names" }),
-  handler: async (args) => {
+  positionals: [{ name: "refs", required: true, variadic: true, describe: "Container or image names" }],
+  run: async (args) => {
     const { inspectAny } = await import("@tsbuild/containers");
     const s = await store(args);
     const platform = await hostPlatform();
@@ -270,25 +245,23 @@ const inspectCommand: CommandModule<RootArgs, RootArgs & { refs: string[] }> = {
     for (const ref of args.refs) result.push(await inspectAny(s, ref, platform));
     out(JSON.stringify(result, null, 4));
   },
-};
+});
 
-const historyCommand: CommandModule<RootArgs, RootArgs & { image: string; "no-trunc": boolean }> = {
-  command: "history <image>",
+const historyCommand = defineCommand({
+  name: "history",
   describe: "Show an image's history: one line per entry with what created it and its layer's size",
-  builder: (y) =>
-    y
-      .positional("image", { type: "string", demandOption: true, describe: "Image name or oci-layout://PATH[:TAG]" })
-      .option("no-trunc", { type: "boolean", default: false, describe: "Do not shorten IDs and commands" }),
-  handler: async (args) => {
+  positionals: [{ name: "image", required: true, describe: "Image name or oci-layout://PATH[:TAG]" }],
+  options: { "no-trunc": { type: "boolean", describe: "Do not shorten IDs and commands" } },
+  run: async (args) => {
     const { imageHistory } = await import("@tsbuild/containers");
     out(formatHistory(await imageHistory(await store(args), args.image, await hostPlatform()), Date.now(), args["no-trunc"]));
   },
-};
+});
 
-const infoCommand: CommandModule<RootArgs, RootArgs> = {
-  command: "info",
+const infoCommand = defineCommand({
+  name: "info",
   describe: "Show the storage driver in use and why, the store root, and runc's version",
-  handler: async (args) => {
+  run: async (args) => {
     const { storeInfo } = await import("@tsbuild/containers");
     const info = await storeInfo(await store(args));
     out(
@@ -303,85 +276,84 @@ const infoCommand: CommandModule<RootArgs, RootArgs> = {
       ].join("\n"),
     );
   },
-};
+});
 
-const volumeCommand: CommandModule<RootArgs, RootArgs> = {
-  command: "volume",
+const volumeNamesArg = { name: "names", required: true, variadic: true, describe: "Volume names" } as const satisfies PositionalSpec;
+
+/** `tsbuild volume …`: without a subcommand it is a usage error naming them. */
+const volumeCommand = defineCommand({
+  name: "volume",
   describe: "Manage volumes (stored under the store's volumes/)",
-  builder: (y) =>
-    y
-      .command<RootArgs & { name?: string }>({
-        command: "create [name]",
-        describe: "Create a volume (a random name when none is given); prints its name",
-        builder: (v) => v.positional("name", { type: "string", describe: "Volume name" }),
-        handler: async (args) => {
-          const { createVolume } = await import("@tsbuild/containers");
-          out((await createVolume(await store(args), args.name)).Name);
-        },
-      })
-      .command<RootArgs & { quiet: boolean }>({
-        command: "ls",
-        describe: "List volumes",
-        builder: (v) => v.option("quiet", { alias: "q", type: "boolean", default: false, describe: "Only names" }),
-        handler: async (args) => {
-          const { listVolumes } = await import("@tsbuild/containers");
-          const volumes = await listVolumes(await store(args));
-          out(args.quiet ? volumes.map((v) => v.Name).join("\n") : formatTable([["DRIVER", "VOLUME NAME"], ...volumes.map((v) => ["local", v.Name])]));
-        },
-      })
-      .command<RootArgs & { names: string[] }>({
-        command: "inspect <names..>",
-        describe: "Show volumes as JSON",
-        builder: (v) => v.positional("names", { type: "string", array: true, demandOption: true }),
-        handler: async (args) => {
-          const { inspectVolume } = await import("@tsbuild/containers");
-          const s = await store(args);
-          const result = [];
-          for (const name of args.names) result.push(await inspectVolume(s, name));
-          out(JSON.stringify(result, null, 4));
-        },
-      })
-      .command<RootArgs & { names: string[] }>({
-        command: "rm <names..>",
-        describe: "Remove volumes and their data (not while a container uses them)",
-        builder: (v) => v.positional("names", { type: "string", array: true, demandOption: true }),
-        handler: async (args) => {
-          const { removeVolume } = await import("@tsbuild/containers");
-          const s = await store(args);
-          for (const name of args.names) {
-            await removeVolume(s, name);
-            out(name);
-          }
-        },
-      })
-      .command<RootArgs & { all: boolean }>({
-        command: "prune",
-        describe: "Remove volumes no container uses (anonymous ones; with --all named ones too)",
-        builder: (v) => v.option("all", { alias: "a", type: "boolean", default: false, describe: "Named volumes too" }),
-        handler: async (args) => {
-          const { pruneVolumes } = await import("@tsbuild/containers");
-          const result = await pruneVolumes(await store(args), { all: args.all });
-          out(`${result.removed.length > 0 ? `Deleted Volumes:\n${result.removed.join("\n")}\n\n` : ""}Total reclaimed space: ${formatSize(result.reclaimedBytes)}`);
-        },
-      })
-      .demandCommand(1, "volume needs a subcommand: create, ls, inspect, rm or prune"),
-  handler: () => undefined,
-};
+  subcommands: [
+    defineCommand({
+      name: "create",
+      describe: "Create a volume (a random name when none is given); prints its name",
+      positionals: [{ name: "name", describe: "Volume name" }],
+      run: async (args) => {
+        const { createVolume } = await import("@tsbuild/containers");
+        out((await createVolume(await store(args), args.name)).Name);
+      },
+    }),
+    defineCommand({
+      name: "ls",
+      describe: "List volumes",
+      options: { quiet: { type: "boolean", short: "q", describe: "Only names" } },
+      run: async (args) => {
+        const { listVolumes } = await import("@tsbuild/containers");
+        const volumes = await listVolumes(await store(args));
+        out(args.quiet ? volumes.map((v) => v.Name).join("\n") : formatTable([["DRIVER", "VOLUME NAME"], ...volumes.map((v) => ["local", v.Name])]));
+      },
+    }),
+    defineCommand({
+      name: "inspect",
+      describe: "Show volumes as JSON",
+      positionals: [volumeNamesArg],
+      run: async (args) => {
+        const { inspectVolume } = await import("@tsbuild/containers");
+        const s = await store(args);
+        const result = [];
+        for (const name of args.names) result.push(await inspectVolume(s, name));
+        out(JSON.stringify(result, null, 4));
+      },
+    }),
+    defineCommand({
+      name: "rm",
+      describe: "Remove volumes and their data (not while a container uses them)",
+      positionals: [volumeNamesArg],
+      run: async (args) => {
+        const { removeVolume } = await import("@tsbuild/containers");
+        const s = await store(args);
+        for (const name of args.names) {
+          await removeVolume(s, name);
+          out(name);
+        }
+      },
+    }),
+    defineCommand({
+      name: "prune",
+      describe: "Remove volumes no container uses (anonymous ones; with --all named ones too)",
+      options: { all: { type: "boolean", short: "a", describe: "Named volumes too" } },
+      run: async (args) => {
+        const { pruneVolumes } = await import("@tsbuild/containers");
+        const result = await pruneVolumes(await store(args), { all: args.all });
+        out(`${result.removed.length > 0 ? `Deleted Volumes:\n${result.removed.join("\n")}\n\n` : ""}Total reclaimed space: ${formatSize(result.reclaimedBytes)}`);
+      },
+    }),
+  ],
+});
 
-export function containerCommands(setExitCode: (code: number) => void): CommandModule<RootArgs, any>[] {
-  return [
-    fromCommand,
-    runCommand(setExitCode),
-    diffCommand,
-    commitCommand,
-    cpCommand,
-    psCommand,
-    rmCommand,
-    mountCommand,
-    umountCommand,
-    inspectCommand,
-    historyCommand,
-    infoCommand,
-    volumeCommand,
-  ];
-}
+export const containerCommands = [
+  fromCommand,
+  runCommand,
+  diffCommand,
+  commitCommand,
+  cpCommand,
+  psCommand,
+  rmCommand,
+  mountCommand,
+  umountCommand,
+  inspectCommand,
+  historyCommand,
+  infoCommand,
+  volumeCommand,
+];

@@ -1,6 +1,7 @@
 // Where the Dockerfile comes from: `-f FILE`, `-f -` (stdin), or CONTEXT/Dockerfile.
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
+import { UsageError } from "./command-line.js";
 
 export interface DockerfileInput {
   text: string;
@@ -28,9 +29,4 @@ export async function readDockerfileInput(file: string | undefined, context: str
     if (code === "ENOENT") throw new UsageError(`no Dockerfile at ${resolved}: give one with -f FILE (or -f - for standard input)`);
     throw error;
   }
-}
-
-/** A mistake in how tsbuild was called; exit code 2. */
-export class UsageError extends Error {
-  override readonly name = "UsageError";
 }

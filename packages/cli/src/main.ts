@@ -1,43 +1,15 @@
-// The tsbuild command line: yargs commands, exit codes (0 ok, 1 failed, 2 usage).
-// Only yargs and the command definitions load at start; each handler loads the packages it uses,
-// so `--version` and `--help` start fast.
-import yargs from "yargs";
-import { hideBin } from "yargs/helpers";
-import { buildCommand } from "./build-command.js";
-import { loginCommand, logoutCommand, pullCommand, pushCommand } from "./registry-commands.js";
-import { containerCommands } from "./container-commands.js";
-import { UsageError } from "./dockerfile-input.js";
-import { dfCommand, imagesCommand, pruneCommand, rmiCommand } from "./store-commands.js";
+// The tsbuild command line: parses argv against the command table and runs the command; exit
+// codes 0 ok, 1 failed, 2 usage (docs/decisions/0006-cli-parser.md: why not yargs).
+import { parseCommandLine, UsageError } from "./command-line.js";
+import { tsbuildProgram } from "./program.js";
 
-const version = "0.1.0";
-
-async function main(argv: string[]): Promise<number> {
-  let exitCode = 0;
-  const cli = yargs(argv)
-    .scriptName("tsbuild")
-    // `--no-cache` is an option of its own, not the negation of a `--cache`.
-    .parserConfiguration({ "boolean-negation": false })
-    .version(version)
-    .strict()
-    .command(buildCommand((code) => (exitCode = code)))
-    .command(pullCommand)
-    .command(pushCommand)
-    .command(loginCommand)
-    .command(logoutCommand)
-    .command(imagesCommand)
-    .command(rmiCommand((code) => (exitCode = code)))
-    .command(pruneCommand)
-    .command(dfCommand)
-    .command(containerCommands((code) => (exitCode = code)))
-    .option("root", { type: "string", describe: "Store root (default /var/lib/tsbuild as root; env TSBUILD_ROOT)", global: true })
-    .help()
-    .alias("h", "help")
-    .wrap(Math.min(110, process.stdout.columns ?? 110))
-    .fail((message, error) => {
-      throw error ?? new UsageError(message);
-    });
-  await cli.parseAsync();
-  return exitCode;
+async function main(argv: readonly string[]): Promise<number> {
+  const invocation = parseCommandLine(tsbuildProgram, argv, Math.min(110, process.stdout.columns ?? 110));
+  if (invocation.kind === "print") {
+    process.stdout.write(invocation.text);
+    return 0;
+  }
+  return (await invocation.command.run(invocation.args as never)) ?? 0;
 }
 
 /**
@@ -63,7 +35,7 @@ async function reportFailure(error: unknown): Promise<number> {
   return 1;
 }
 
-main(hideBin(process.argv)).then(
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   async (error: unknown) => process.exit(await reportFailure(error)),
 );

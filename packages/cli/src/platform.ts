@@ -1,7 +1,7 @@
 // Host and target platforms for the handlers that build, pull or inspect images. @tsbuild/dockerfile
 // is loaded on first use, so that defining the commands (and `--help`) does not load it.
 import type { Platform } from "@tsbuild/dockerfile";
-import { UsageError } from "./dockerfile-input.js";
+import { UsageError } from "./command-line.js";
 
 /** The platform tsbuild runs on: linux on this process's architecture. */
 export async function hostPlatform(): Promise<Platform> {

@@ -1,6 +1,6 @@
 import type { DiskUsage, ImageUsage } from "@tsbuild/store";
 import { describe, expect, it } from "vitest";
-import { UsageError } from "./dockerfile-input.js";
+import { UsageError } from "./command-line.js";
 import { parseSize, renderDiskUsage, renderImages, renderPrune, timeAgo } from "./store-commands.js";
 
 describe("parseSize", () => {

@@ -1,19 +1,15 @@
 // `tsbuild images`, `rmi`, `prune` and `df`: looking at and tidying the local store.
 // The store root is `--root`, else TSBUILD_ROOT, else the default of DESIGN.md.
 // The store (and, for containers, @tsbuild/containers) is loaded by the handlers (`await import`).
-import type { Argv, CommandModule } from "yargs";
 import type { ContainerRecord, ContainerUsage, VolumeUsage } from "@tsbuild/containers";
 import { formatContainerSize } from "./container-commands.js";
 import type { DiskUsage, ImageUsage, PruneResult, Store } from "@tsbuild/store";
-import { UsageError } from "./dockerfile-input.js";
+import { defineCommand, type GlobalArgs } from "./args.js";
+import { UsageError } from "./command-line.js";
 import { formatSize } from "./progress.js";
 import { table } from "./table.js";
 
-interface StoreArgs {
-  root?: string;
-}
-
-export async function storeRoot(args: StoreArgs): Promise<string> {
+export async function storeRoot(args: GlobalArgs): Promise<string> {
   if (args.root === "") throw new UsageError("--root needs a directory");
   if (args.root !== undefined) return args.root;
   const { defaultStoreRoot } = await import("@tsbuild/store");
@@ -21,7 +17,7 @@ export async function storeRoot(args: StoreArgs): Promise<string> {
 }
 
 /** Reads need no writable store and create nothing: a store that does not exist yet is empty. */
-async function readStore(args: StoreArgs): Promise<Store> {
+async function readStore(args: GlobalArgs): Promise<Store> {
   const root = await storeRoot(args);
   const { Store } = await import("@tsbuild/store");
   return new Store(root);
@@ -196,38 +192,25 @@ async function confirm(question: string): Promise<boolean> {
   return /^y(es)?$/i.test(answer?.trim() ?? "");
 }
 
-interface ImagesArgs extends StoreArgs {
-  reference?: string;
-  quiet: boolean;
-  digests: boolean;
-  "no-trunc": boolean;
-}
-
-export const imagesCommand: CommandModule<object, ImagesArgs> = {
-  command: "images [reference]",
+export const imagesCommand = defineCommand({
+  name: "images",
   describe: "List the images in the local store",
-  builder: (y) =>
-    y
-      .positional("reference", { type: "string", describe: "Only images of this REPOSITORY[:TAG]" })
-      .option("quiet", { alias: "q", type: "boolean", default: false, describe: "Only print image IDs" })
-      .option("digests", { type: "boolean", default: false, describe: "Show the manifest digests" })
-      .option("no-trunc", { type: "boolean", default: false, describe: "Show full image IDs (sha256:…)" })
-      .epilog(
-        "IMAGE ID is the digest of the image config (short: 12 hex digits); SIZE is the sum of its layers, uncompressed. " +
-          "The store is --root, else TSBUILD_ROOT, else /var/lib/tsbuild (root) or $XDG_DATA_HOME/tsbuild.",
-      ) as Argv<ImagesArgs>,
-  handler: async (args) => {
+  positionals: [{ name: "reference", describe: "Only images of this REPOSITORY[:TAG]" }],
+  options: {
+    quiet: { type: "boolean", short: "q", describe: "Only print image IDs" },
+    digests: { type: "boolean", describe: "Show the manifest digests" },
+    "no-trunc": { type: "boolean", describe: "Show full image IDs (sha256:…)" },
+  },
+  epilog:
+    "IMAGE ID is the digest of the image config (short: 12 hex digits); SIZE is the sum of its layers, uncompressed. " +
+    "The store is --root, else TSBUILD_ROOT, else /var/lib/tsbuild (root) or $XDG_DATA_HOME/tsbuild.",
+  run: async (args) => {
     const store = await readStore(args);
     const { images } = await store.diskUsage();
     const view = { quiet: args.quiet, digests: args.digests, noTrunc: args["no-trunc"] };
     process.stdout.write(renderImages(await matchingImages(images, args.reference), view, Date.now()));
   },
-};
-
-interface RmiArgs extends StoreArgs {
-  image: string[];
-  force: boolean;
-}
+});
 
 /** Docker's words for untagging the last name of an image a container stands on. */
 export function rmiConflictMessage(name: string, users: readonly ContainerRecord[]): string {
@@ -243,75 +226,64 @@ export function rmiConflictMessage(name: string, users: readonly ContainerRecord
  * `rmi` reports a missing image, or one whose last name a working container still needs (without
  * -f), and goes on with the others; the exit code is then 1.
  */
-export function rmiCommand(setExitCode: (code: number) => void): CommandModule<object, RmiArgs> {
-  return {
-    command: "rmi <image..>",
-    describe: "Remove image names (tags) from the local store",
-    builder: (y) =>
-      y
-        .positional("image", { type: "string", array: true, demandOption: true, describe: "NAME[:TAG] of an image (see tsbuild images)" })
-        .option("force", { alias: "f", type: "boolean", default: false, describe: "Untag even the last name of an image a working container uses" })
-        .epilog(
-          "The image's layers and build cache stay until `tsbuild prune` removes what no remaining image or working container uses.",
-        ) as Argv<RmiArgs>,
-    handler: async (args) => {
-      // Every name is checked before anything is untagged: a typo leaves the store as it was.
-      const names: string[] = [];
-      for (const image of args.image) names.push(await imageName(image));
-      const root = await storeRoot(args);
-      const { openStore, Store } = await import("@tsbuild/store");
-      const store = new Store(root);
-      // Opened for writing (which creates its directories) only once there is something to untag.
-      let writable: Store | undefined;
-      for (const name of names) {
-        const digest = await store.resolveTag(name);
-        if (digest !== undefined && !args.force && (await isLastTag(store, name, digest))) {
-          const { listContainers } = await import("@tsbuild/containers");
-          const users = (await listContainers(store)).filter((c) => c.imageDigest === digest);
-          if (users.length > 0) {
-            process.stderr.write(`tsbuild: ${rmiConflictMessage(name, users)}\n`);
-            setExitCode(1);
-            continue;
-          }
-        }
-        // untag says false when another process removed the name in between.
-        if (digest !== undefined && (await (writable ??= await openStore(root)).untag(name))) {
-          process.stdout.write(`Untagged: ${name}\n`);
-        } else {
-          process.stderr.write(`tsbuild: no such image: ${name} (tsbuild images lists them)\n`);
-          setExitCode(1);
+export const rmiCommand = defineCommand({
+  name: "rmi",
+  describe: "Remove image names (tags) from the local store",
+  positionals: [{ name: "image", required: true, variadic: true, describe: "NAME[:TAG] of an image (see tsbuild images)" }],
+  options: { force: { type: "boolean", short: "f", describe: "Untag even the last name of an image a working container uses" } },
+  epilog: "The image's layers and build cache stay until `tsbuild prune` removes what no remaining image or working container uses.",
+  run: async (args) => {
+    // Every name is checked before anything is untagged: a typo leaves the store as it was.
+    const names: string[] = [];
+    for (const image of args.image) names.push(await imageName(image));
+    const root = await storeRoot(args);
+    const { openStore, Store } = await import("@tsbuild/store");
+    const store = new Store(root);
+    // Opened for writing (which creates its directories) only once there is something to untag.
+    let writable: Store | undefined;
+    let exitCode = 0;
+    for (const name of names) {
+      const digest = await store.resolveTag(name);
+      if (digest !== undefined && !args.force && (await isLastTag(store, name, digest))) {
+        const { listContainers } = await import("@tsbuild/containers");
+        const users = (await listContainers(store)).filter((c) => c.imageDigest === digest);
+        if (users.length > 0) {
+          process.stderr.write(`tsbuild: ${rmiConflictMessage(name, users)}\n`);
+          exitCode = 1;
+          continue;
         }
       }
-    },
-  };
-}
+      // untag says false when another process removed the name in between.
+      if (digest !== undefined && (await (writable ??= await openStore(root)).untag(name))) {
+        process.stdout.write(`Untagged: ${name}\n`);
+      } else {
+        process.stderr.write(`tsbuild: no such image: ${name} (tsbuild images lists them)\n`);
+        exitCode = 1;
+      }
+    }
+    return exitCode;
+  },
+});
 
 /** Whether untagging `name` leaves its manifest without any tag. */
 async function isLastTag(store: Store, name: string, manifestDigest: string): Promise<boolean> {
   return !(await store.listImages()).some((i) => i.name !== name && i.manifestDigest === manifestDigest);
 }
 
-interface PruneArgs extends StoreArgs {
-  "keep-storage"?: string;
-  force: boolean;
-  "cache-mounts": boolean;
-}
-
-export const pruneCommand: CommandModule<object, PruneArgs> = {
-  command: "prune",
+export const pruneCommand = defineCommand({
+  name: "prune",
   describe: "Remove layers, blobs and build cache that no tagged image or working container uses",
-  builder: (y) =>
-    y
-      .option("keep-storage", {
-        type: "string",
-        describe: "Stop once the store is at most this size (e.g. 10GB, 500MB, 1.5GiB; kB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024); the least recently used go first",
-      })
-      .option("force", { alias: "f", type: "boolean", default: false, describe: "Do not ask for confirmation" })
-      .option("cache-mounts", { type: "boolean", default: false, describe: "Also empty the RUN --mount=type=cache directories" })
-      .epilog(
-        "Tagged images, the layers of working containers and the build cache of those layers are kept; `tsbuild rmi` an image (and `tsbuild rm` its containers) first to let prune reclaim it.",
-      ) as Argv<PruneArgs>,
-  handler: async (args) => {
+  options: {
+    "keep-storage": {
+      type: "string",
+      describe: "Stop once the store is at most this size (e.g. 10GB, 500MB, 1.5GiB; kB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024); the least recently used go first",
+    },
+    force: { type: "boolean", short: "f", describe: "Do not ask for confirmation" },
+    "cache-mounts": { type: "boolean", describe: "Also empty the RUN --mount=type=cache directories" },
+  },
+  epilog:
+    "Tagged images, the layers of working containers and the build cache of those layers are kept; `tsbuild rmi` an image (and `tsbuild rm` its containers) first to let prune reclaim it.",
+  run: async (args) => {
     const keepStorage = args["keep-storage"] === undefined ? undefined : parseSize(args["keep-storage"], "--keep-storage");
     const root = await storeRoot(args);
     if (!args.force) {
@@ -324,27 +296,19 @@ export const pruneCommand: CommandModule<object, PruneArgs> = {
     process.stdout.write(renderPrune(await store.prune({ keepStorage })));
     if (args["cache-mounts"]) process.stdout.write(`Cache mounts removed: ${formatSize(await store.pruneCacheMounts())}\n`);
   },
-};
+});
 
-interface DfArgs extends StoreArgs {
-  verbose: boolean;
-}
-
-export const dfCommand: CommandModule<object, DfArgs> = {
-  command: "df",
+export const dfCommand = defineCommand({
+  name: "df",
   describe: "Show the store's disk usage: images, layers and build cache",
-  builder: (y) =>
-    y
-      .option("verbose", { alias: "v", type: "boolean", default: false, describe: "Also list each image, layer and cache record" })
-      .epilog(
-        [
-          "Images: tagged images and their layers (uncompressed), each layer counted once; tagged images are never pruned.",
-          "Layers: every stored layer with its blobs, and the other blobs (manifests, configs); ACTIVE are used by a tagged image or a working container.",
-          "Build Cache: the cache records themselves (their layers count under Layers); ACTIVE records only use layers of tagged images, so prune keeps them.",
-          "RECLAIMABLE is what `tsbuild prune` would free. With -v, SHARED SIZE is the part of an image that another image also uses.",
-        ].join("\n"),
-      ) as Argv<DfArgs>,
-  handler: async (args) => {
+  options: { verbose: { type: "boolean", short: "v", describe: "Also list each image, layer and cache record" } },
+  epilog: [
+    "Images: tagged images and their layers (uncompressed), each layer counted once; tagged images are never pruned.",
+    "Layers: every stored layer with its blobs, and the other blobs (manifests, configs); ACTIVE are used by a tagged image or a working container.",
+    "Build Cache: the cache records themselves (their layers count under Layers); ACTIVE records only use layers of tagged images, so prune keeps them.",
+    "RECLAIMABLE is what `tsbuild prune` would free. With -v, SHARED SIZE is the part of an image that another image also uses.",
+  ].join("\n"),
+  run: async (args) => {
     const store = await readStore(args);
     process.stdout.write(renderDiskUsage(await store.diskUsage(), args.verbose, Date.now()));
     if (args.verbose) {
@@ -352,4 +316,4 @@ export const dfCommand: CommandModule<object, DfArgs> = {
       process.stdout.write(renderContainerUsage(await containerDiskUsage(store), Date.now()));
     }
   },
-};
+});
