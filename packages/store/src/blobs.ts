@@ -2,10 +2,10 @@
 import { open, rename, rm, stat, access } from "node:fs/promises";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
 import { DigestingStream, MediaTypes, isDigest, sha256Digest } from "@tsbuild/oci";
 import { fileSink, fsyncDir, tempName } from "./atomic.js";
 import { BlobDigestMismatchError, BlobNotFoundError, LayerDiffIDMismatchError } from "./errors.js";
+import { ParallelGzipStream } from "./parallel-gzip.js";
 import { blobFile, type StorePaths } from "./paths.js";
 
 export interface BlobInfo {
@@ -123,7 +123,10 @@ export async function openBlob(paths: StorePaths, digest: string): Promise<NodeJ
 }
 
 export interface IngestLayerOptions {
-  /** gzip the tar into a blob (digest computed on the way). Without it only the diffID is computed. */
+  /**
+   * gzip the tar into a blob (digest computed on the way), on all cores: 1 MiB pieces, each its
+   * own gzip member (ParallelGzipStream). Without it only the diffID is computed.
+   */
   compress: boolean;
   /**
    * Default 1: measured here (BENCHMARKS.md, "limits"), gzip -1 runs ~6x faster than -6 for
@@ -144,7 +147,8 @@ export interface IngestedLayer {
 
 /**
  * The one streaming pass over a layer tar: tar bytes -> sha256 (diffID) [-> gzip -> sha256
- * (digest) -> temp file -> blobs/]. Nothing is buffered beyond stream chunks.
+ * (digest) -> temp file -> blobs/]. Nothing is buffered beyond stream chunks and the gzip pieces
+ * in flight.
  */
 export async function ingestLayerTar(
   paths: StorePaths,
@@ -164,7 +168,7 @@ export async function ingestLayerTar(
     await pipeline([tar, tarDigest, discard], { signal: options.signal });
     return { diffID: checkDiffID(), size: tarDigest.size };
   }
-  const gzip = createGzip({ level: options.gzipLevel ?? 1, chunkSize: 64 * 1024 });
+  const gzip = new ParallelGzipStream({ level: options.gzipLevel ?? 1 });
   const blobDigest = new DigestingStream();
   const temp = await streamToTemp(paths, tar, [tarDigest, gzip, blobDigest], options.signal);
   const digest = blobDigest.digest();
