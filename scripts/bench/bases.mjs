@@ -1,14 +1,17 @@
-// Base images for the workloads, made offline (busybox) or once and cached (Debian via debootstrap),
-// as OCI image layouts every builder can read.
+// Base images for the workloads, made offline (busybox) or once and cached (Debian via debootstrap)
+// as OCI image layouts, and served to every builder by a local registry (cold builds pull them).
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, createWriteStream, existsSync, openSync } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createGzip } from "node:zlib";
-import { run } from "./measure.mjs";
+import { run, tail } from "./measure.mjs";
 
 export const DEBIAN_SUITE = "bookworm";
 const DEBIAN_MIRROR = "http://deb.debian.org/debian";
@@ -114,4 +117,99 @@ async function layoutFromRootfs(rootfs, layout, createdBy) {
       ],
     }),
   );
+}
+
+const REGISTRY_BINARY = "/usr/bin/docker-registry";
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The HTTP status of GET url, or undefined when nothing answers. */
+function httpStatus(url) {
+  return new Promise((resolve) => {
+    const request = http.get(url, (response) => {
+      response.resume();
+      resolve(response.statusCode);
+    });
+    request.on("error", () => resolve(undefined));
+  });
+}
+
+/**
+ * Debian's docker-registry (CNCF Distribution) on 127.0.0.1 at a free port, plain HTTP, storage in
+ * dir/data, log in dir/registry.log. Returns { host, push(layout, name) → reference, stop() };
+ * stop() kills it and deletes dir.
+ */
+export async function startBaseRegistry(dir) {
+  if (!existsSync(REGISTRY_BINARY)) throw new Error("docker-registry is missing: run `apt-get install -y docker-registry` (cold builds pull their base from it)");
+  await mkdir(dir, { recursive: true });
+  const host = `127.0.0.1:${await freePort()}`;
+  const config = path.join(dir, "config.yml");
+  await writeFile(
+    config,
+    [
+      "version: 0.1",
+      "log:",
+      "  level: warn",
+      "  accesslog:",
+      "    disabled: true",
+      "storage:",
+      "  filesystem:",
+      `    rootdirectory: ${path.join(dir, "data")}`,
+      // No redirects to storage URLs and no background purging: it only serves this run.
+      "  redirect:",
+      "    disable: true",
+      "  maintenance:",
+      "    uploadpurging:",
+      "      enabled: false",
+      "http:",
+      `  addr: ${host}`,
+      `  secret: ${randomBytes(16).toString("hex")}`,
+      "",
+    ].join("\n"),
+  );
+  const policy = path.join(dir, "policy.json");
+  await writeFile(policy, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
+  const logFile = path.join(dir, "registry.log");
+  const logFd = openSync(logFile, "a");
+  const child = spawn(REGISTRY_BINARY, ["serve", config], { stdio: ["ignore", logFd, logFd] });
+  closeSync(logFd);
+  const exited = new Promise((resolve) => child.once("close", resolve));
+  child.on("error", () => {});
+
+  let stopped;
+  const registry = {
+    host,
+    /** Pushes the layout's `latest` as bench/NAME:latest (not timed) and returns that reference. */
+    async push(layout, name) {
+      const reference = `${host}/bench/${name}:latest`;
+      await run("skopeo", ["copy", "--quiet", "--policy", policy, "--dest-tls-verify=false", `oci:${layout}:latest`, `docker://${reference}`]);
+      return reference;
+    },
+    stop() {
+      stopped ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill("SIGTERM");
+          const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+          await exited;
+          clearTimeout(timer);
+        }
+        await rm(dir, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
+  for (let waited = 0; waited < 200; waited++) {
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    if ((await httpStatus(`http://${host}/v2/`)) === 200) return registry;
+    await sleep(100);
+  }
+  const output = await readFile(logFile, "utf8").catch(() => "");
+  await registry.stop();
+  throw new Error(`docker-registry did not answer on http://${host}/v2/ within 20 s:\n${tail(output, 8)}`);
 }

@@ -51,6 +51,32 @@ function tarTree(dir) {
   });
 }
 
+/** Runs `find dir -printf …` and resolves with the lines it printed (stdout "pipe") or 0 (stdout "ignore"). */
+function find(dir, stdout) {
+  return new Promise((resolve, reject) => {
+    const child = spawn("find", [dir, "-printf", "%s %T@ %i\n"], { stdio: ["ignore", stdout, "inherit"] });
+    let lines = 0;
+    child.stdout?.on("data", (chunk) => {
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve(lines) : reject(new Error(`find ${dir} exited with ${code}`))));
+  });
+}
+
+/**
+ * The physical floor of a no-op rebuild that must notice any changed file: lstat of every entry of
+ * the context (`find CTX -printf '%s %T@ %i\n' > /dev/null`), warm caches as in a rebuild.
+ * Median of 5 after one warm-up. Returns { seconds, entries }.
+ */
+export async function statWalk(dir) {
+  const entries = await find(dir, "pipe");
+  const samples = [];
+  for (let i = 0; i < 5; i++) samples.push((await timed(() => find(dir, "ignore"))).seconds);
+  samples.sort((a, b) => a - b);
+  return { seconds: samples[2], entries };
+}
+
 function hashThroughput(bytes, update) {
   const chunk = 1 * MiB;
   const started = process.hrtime.bigint();
@@ -59,13 +85,17 @@ function hashThroughput(bytes, update) {
 }
 
 /**
- * Figures in MiB/s (throughput) and seconds (tar): disk write (dd, fdatasync) and read (O_DIRECT),
- * SHA-256 (node:crypto, @noble/hashes), gzip -1/-6 on one core and all cores over a tar of the
- * small-files tree, and `tar -c` of that tree.
+ * Figures in MiB/s (throughput) and seconds (tar, stat walks): disk write (dd, fdatasync) and read
+ * (O_DIRECT), SHA-256 (node:crypto, @noble/hashes), gzip -1/-6 on one core and all cores over a tar
+ * of the small-files tree, `tar -c` of that tree, and the stat walk of each workload's context
+ * (contexts: { workload: dir }; statWalks: { workload: { seconds, entries } }).
  */
-export async function measureLimits({ scratchDir, tree, smoke, log }) {
+export async function measureLimits({ scratchDir, tree, contexts, smoke, log }) {
   const cores = availableParallelism();
-  const limits = { cores };
+  const limits = { cores, statWalks: {} };
+  log("limits: stat walk of each context");
+  for (const [workload, dir] of Object.entries(contexts)) limits.statWalks[workload] = await statWalk(dir);
+
   const ddFile = path.join(scratchDir, "dd.bin");
   const ddMiB = smoke ? 64 : 1024;
   log(`limits: dd write/read ${ddMiB} MiB`);

@@ -9,7 +9,7 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { busyboxLayout, debianLayout } from "./bases.mjs";
+import { busyboxLayout, debianLayout, startBaseRegistry } from "./bases.mjs";
 import { Buildah, Docker, Tsbuild } from "./builders.mjs";
 import { parallelGzip, measureLimits } from "./limits.mjs";
 import { gnuTimeAvailable, removeTree, run, runMeasured, summarize } from "./measure.mjs";
@@ -41,6 +41,7 @@ const selected = (options.only?.split(",") ?? (smoke ? SMOKE_WORKLOADS : WORKLOA
   return workload;
 });
 const builderNames = options.builders?.split(",") ?? (smoke ? ["tsbuild", "buildah"] : ["tsbuild", "buildah", "docker"]);
+if (!builderNames.includes("tsbuild")) throw new Error(`--builders ${builderNames.join(",")}: tsbuild must be one of them (the figures are its ratios to the peers)`);
 const reportFile = options.report ?? (smoke ? null : path.join(repo, "BENCHMARKS.md"));
 
 // buildah rejects image names with upper-case letters, and names images pulled by path after the
@@ -54,12 +55,15 @@ const started = Date.now();
 const log = (message) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}`);
 
 const builders = [];
+let registry = null;
 let interrupted = false;
 async function cleanUp() {
   for (const builder of builders) await builder.stop().catch((error) => log(`stopping ${builder.name}: ${error.message}`));
+  await registry?.stop().catch((error) => log(`stopping the registry: ${error.message}`));
   await removeTree(work);
   // Without --work everything goes, the Debian cache too; with it, the cache stays for the next run.
   if (!options.work) await removeTree(workRoot);
+  if (existsSync(work)) console.error(`bench: could not delete ${work}; delete it by hand`);
 }
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => {
@@ -94,10 +98,13 @@ async function main() {
   for (const builder of builders) versions[builder.name] = await builder.version();
 
   log("base images");
-  const bases = { busybox: await busyboxLayout(repo, path.join(work, "bases")) };
-  if (selected.some((w) => w.base === "debian")) bases.debian = await debianLayout(cacheDir, path.join(work, "bases"), log);
-  const docker = builders.find((b) => b.name === "docker");
-  if (docker) await docker.importBases(bases, work);
+  const layouts = { busybox: await busyboxLayout(repo, path.join(work, "bases")) };
+  if (selected.some((w) => w.base === "debian")) layouts.debian = await debianLayout(cacheDir, path.join(work, "bases"), log);
+  // Cold builds pull their base from this registry (pushed once here, untimed), as issue #6 asks.
+  registry = await startBaseRegistry(path.join(work, "registry"));
+  log(`local registry on ${registry.host}`);
+  const bases = {};
+  for (const [name, layout] of Object.entries(layouts)) bases[name] = await registry.push(layout, name);
 
   log("generating workloads");
   const workloads = [];
@@ -106,25 +113,27 @@ async function main() {
     const context = path.join(dir, "context");
     await mkdir(context, { recursive: true });
     await definition.generate(context, { smoke });
+    // One Dockerfile per builder, so that builders needing different base references can have them.
     const dockerfiles = {};
     for (const builder of builders) {
       dockerfiles[builder.name] = path.join(dir, `Dockerfile.${builder.name}`);
-      await writeFile(dockerfiles[builder.name], definition.dockerfile.replaceAll("{{BASE}}", builder.baseReference(bases[definition.base], definition.base)));
+      await writeFile(dockerfiles[builder.name], definition.dockerfile.replaceAll("{{BASE}}", bases[definition.base]));
     }
-    workloads.push({ ...definition, dir, context, dockerfiles, baseLayout: bases[definition.base] });
+    workloads.push({ ...definition, dir, context, dockerfiles });
   }
 
   const smallFiles = workloads.find((w) => w.name === "small-files");
   log("physical limits");
   const limits = await measureLimits({
     scratchDir: work,
-    tree: smallFiles ? smallFiles.context : bases.busybox,
+    tree: smallFiles ? smallFiles.context : layouts.busybox,
+    contexts: Object.fromEntries(workloads.map((w) => [w.name, w.context])),
     smoke,
     log,
   });
 
   log("tsbuild --version cold start");
-  const tsbuild = builders[0];
+  const tsbuild = builders.find((b) => b.name === "tsbuild");
   const versionSamples = [];
   for (let i = 0; i < (smoke ? 3 : 7); i++) versionSamples.push((await runMeasured("node", [tsbuild.cli, "--version"], { scratchDir: work })).seconds);
 
@@ -137,6 +146,8 @@ async function main() {
       // Interleaved: every builder builds every workload in every repetition, in a rotating order.
       const order = builders.map((_, i) => builders[(i + rep) % builders.length]);
       for (const builder of order) {
+        // After Ctrl-C the clean-up removes the registry and the work dir: measuring on would only fail.
+        if (interrupted) return;
         const record = ((results[workload.name] ??= {})[builder.name] ??= { cold: [], noop: [], change: [], exportOci: [], exportDocker: [], rss: [] });
         log(`rep ${rep + 1}/${reps} ${workload.name} ${builder.name}`);
         try {
@@ -278,5 +289,4 @@ try {
   process.exitCode = 1;
 } finally {
   if (!interrupted) await cleanUp();
-  if (existsSync(work)) console.error(`bench: could not delete ${work}; delete it by hand`);
 }
