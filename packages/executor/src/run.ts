@@ -1,7 +1,7 @@
 // Runs one process in a mounted snapshot with runc, streaming its output.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
+import { constants as fsConstants, existsSync } from "node:fs";
 import { constants } from "node:os";
 import { mkdir, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -9,6 +9,8 @@ import { HOST_FILE_MOUNTS, runtimeSpec, type ExecFileMount, type ProcessSpec } f
 import { missingPaths, mkdirInRoot, removeStubs, resolveInRoot } from "./rootfs.js";
 
 const RUNC = "runc";
+/** Where runc keeps container state without `--root` (as root). */
+const DEFAULT_RUNC_ROOT = "/run/runc";
 const LAST_LINES = 20;
 // Enough to hold the last LAST_LINES lines of any reasonable output, bounded for endless ones.
 const TAIL_BYTES = 64 * 1024;
@@ -213,8 +215,9 @@ export async function runInRootfs(rootfs: string, process: ProcessSpec, options:
     return { exitCode };
   } finally {
     await killing?.catch(() => undefined);
-    // `runc run` deletes the container when it exits; this covers runc itself dying early.
-    await runcQuiet(runcArgs(options, "delete", "--force", id));
+    // `runc run` deletes the container when it exits; its state left behind means runc itself
+    // died early (one runc process less per RUN otherwise: ~30 ms).
+    if (existsSync(path.join(options.runcRoot ?? DEFAULT_RUNC_ROOT, id))) await runcQuiet(runcArgs(options, "delete", "--force", id));
     await rm(bundle, { recursive: true, force: true });
     // Innermost mounts first: a later mount may sit inside an earlier one's mount point.
     for (const created of stubs.reverse()) await removeStubs(created);
