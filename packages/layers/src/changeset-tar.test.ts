@@ -1,5 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { lstat } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { readdirSync, readlinkSync } from "node:fs";
+import { lstat, mkdir, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { applyChangeset } from "./apply-changeset.js";
@@ -103,5 +106,104 @@ describe("changesetTar", () => {
     expect(attr("trusted.overlay.opaque", "olddir").toString()).toBe("y");
     expect(attr("security.capability", "cap").equals(CAPABILITY)).toBe(true);
     expect(((await lstat(path.join(unpacked, "suid"))).mode & 0o7777).toString(8)).toBe("4755");
+  });
+});
+
+describe("changesetTar on a hand-made upper dir", () => {
+  const MiB = 1 << 20;
+  const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
+  /** Files of this process open on path (vitest runs each test file in its own process). */
+  const fdsOpenOn = (file: string) =>
+    readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === file;
+      } catch {
+        return false; // the fd readdir itself used is gone by now
+      }
+    });
+
+  it("writes every entry type, packing small files and splitting big ones across chunks", async () => {
+    const upper = await scratch.dir();
+    const big = randomBytes(2 * MiB + 1234);
+    await writeFile(path.join(upper, "big.bin"), big);
+    // U+FF21 sorts after U+1F600 in UTF-16 but before it in UTF-8: the order is by bytes.
+    const small = Array.from({ length: 300 }, (_, i) => `small/f${i + 100}`);
+    await mkdir(path.join(upper, "small"));
+    for (const name of small) await writeFile(path.join(upper, name), Buffer.alloc(5000, "x"));
+    sh(upper, `mkdir -p opaque/sub && echo hi > opaque/sub/f && setfattr -n trusted.overlay.opaque -v y opaque && setfattr -n trusted.overlay.opaque -v y .
+      echo a > a && ln a z-link && touch empty && ln -s big.bin sym && mkfifo fifo
+      mknod gone c 0 0 && mknod null c 1 3 && mknod loop b 7 1 && setfattr -n user.b -v 2 a && setfattr -n user.a -v 1 a
+      touch $'\\uff21' $'\\U0001f600' && python3 -c "import socket; socket.socket(socket.AF_UNIX).bind('sock')"`);
+    const chunks: Buffer[] = [];
+    for await (const chunk of changesetTar(upper, { sourceDateEpoch: 1000 })) chunks.push(chunk as Buffer);
+    expect(Math.max(...chunks.map((c) => c.length))).toBe(MiB);
+
+    const tar = Buffer.concat(chunks);
+    const entries = await readWithTarStream(tar);
+    expect(entries.map((e) => `${e.type} ${e.name}${e.linkname ? ` -> ${e.linkname}` : ""}`)).toEqual([
+      "file .wh..wh..opq",
+      "file .wh.gone",
+      "file a",
+      "file big.bin",
+      "file empty",
+      "fifo fifo",
+      "block-device loop",
+      "character-device null",
+      "directory opaque/",
+      "file opaque/.wh..wh..opq",
+      "directory opaque/sub/",
+      "file opaque/sub/f",
+      "directory small/",
+      ...small.map((name) => `file ${name}`),
+      "symlink sym -> big.bin",
+      "link z-link -> a",
+      "file \uff21",
+      "file \u{1f600}",
+    ]);
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    expect(small.every((name) => byName.get(name)!.content === "x".repeat(5000))).toBe(true);
+    expect(byName.get("a")).toMatchObject({ pax: { "SCHILY.xattr.user.a": "1", "SCHILY.xattr.user.b": "2" }, content: "a\n" });
+    expect(Object.keys(byName.get("a")!.pax)).toEqual(["SCHILY.xattr.user.a", "SCHILY.xattr.user.b"]);
+    expect(byName.get("z-link")).toMatchObject({ pax: {}, content: "" });
+    expect(byName.get(".wh.gone")).toMatchObject({ mode: 0, mtime: 0 });
+    // GNU tar, another independent reader, agrees on the big file's bytes.
+    const gnu = execFileSync("tar", ["-xOf", "-", "big.bin"], { input: tar, maxBuffer: 8 * MiB });
+    expect(sha256(gnu)).toBe(sha256(big));
+    expect(Math.max(...entries.map((e) => e.mtime))).toBe(1000);
+  });
+
+  it("closes the open file when the consumer destroys the stream mid-file", async () => {
+    const upper = await scratch.dir();
+    const file = path.join(upper, "big.bin");
+    await writeFile(file, Buffer.alloc(5 * MiB, 1));
+    const fdsBefore = readdirSync("/proc/self/fd").length;
+    const stream = changesetTar(upper);
+    const chunks = stream[Symbol.asyncIterator]();
+    expect((await chunks.next()).done).toBe(false);
+    expect(fdsOpenOn(file)).toHaveLength(1);
+    stream.destroy();
+    await once(stream, "close");
+    expect(fdsOpenOn(file)).toEqual([]);
+    expect(readdirSync("/proc/self/fd").length).toBe(fdsBefore);
+  });
+
+  it("fails the stream when a file shrinks while it is archived, closing it", async () => {
+    const upper = await scratch.dir();
+    const file = path.join(upper, "big.bin");
+    await writeFile(file, Buffer.alloc(5 * MiB, 1));
+    const stream = changesetTar(upper);
+    const chunks = stream[Symbol.asyncIterator]();
+    expect((await chunks.next()).done).toBe(false);
+    await truncate(file, MiB + 1);
+    await expect(collect({ [Symbol.asyncIterator]: () => chunks })).rejects.toThrow(
+      new RegExp(`^${file} changed size while it was archived \\(${5 * MiB} bytes expected, \\d+ read\\)$`),
+    );
+    expect(fdsOpenOn(file)).toEqual([]);
+  });
+
+  it("fails the stream on a regular file named like a whiteout", async () => {
+    const upper = await scratch.dir();
+    sh(upper, "mkdir d && touch d/.wh.x");
+    await expect(collect(changesetTar(upper))).rejects.toThrow(`cannot archive ${path.join(upper, "d/.wh.x")}: names starting with .wh. are reserved`);
   });
 });

@@ -1,11 +1,13 @@
 // The differ's output half: a dir in overlay upper format -> an OCI layer changeset tar.
-import { createReadStream, type BigIntStats } from "node:fs";
-import { lstat, readdir, readlink } from "node:fs/promises";
+// It is on the critical path of every commit (diffID hashing), export and push, so it works
+// synchronously in bounded slices: each slice walks the tree and reads file contents straight
+// into one output chunk until it is full, instead of a promise per entry and a stream per file.
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { encodeTarHeader, tarEnd, tarPadding, type TarEntryHeader } from "./tar-format.js";
+import { encodeTarHeader, tarEnd, tarPadding, type TarEntryHeader, type TarEntryType } from "./tar-format.js";
 import { deviceNumbers, isWhiteout } from "./tree-writer.js";
-import { readTreeXattrs } from "./xattrs.js";
+import { readTreeXattrs, type TreeXattrs, type Xattrs } from "./xattrs.js";
 
 export const WHITEOUT_PREFIX = ".wh.";
 export const OPAQUE_MARKER = ".wh..wh..opq";
@@ -15,15 +17,118 @@ export interface ChangesetTarOptions {
   sourceDateEpoch?: number;
 }
 
-interface DirItem {
-  name: string;
-  /** The name in the archive (".wh.NAME" for a whiteout), compared bytewise for the order. */
-  tarName: Buffer;
-  st: BigIntStats;
+/** Output is pushed in chunks of this size: small files are packed together, big ones read in pieces. */
+const CHUNK_SIZE = 1 << 20;
+/** Entries walked ahead while getfattr still runs (a few hundred bytes each). */
+const LOOKAHEAD_ENTRIES = 1 << 15;
+/** Entries walked ahead per slice, so the event loop sees getfattr finish. */
+const LOOKAHEAD_SLICE = 1024;
+const NO_XATTRS: Xattrs = new Map();
+
+/** One entry of the tree, with just what its header needs (no Stats kept alive). */
+interface TreeEntry {
+  /** Path relative to the root. */
+  rel: string;
+  /** The name in the archive (".wh.NAME" for a whiteout); its bytes give the order. */
+  tarName: string;
+  type: TarEntryType | "whiteout";
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Whole seconds, from the nanosecond value (mtimeMs can round up into the next second). */
+  mtime: number;
+  size: number;
+  devmajor: number;
+  devminor: number;
+  /** "dev:ino" of a non-dir with more than one link, so its later names become Link entries. */
+  inode: string | undefined;
+}
+
+/** A dir being archived: its entries in archive order and how far we are. */
+interface DirFrame {
+  entries: TreeEntry[];
+  next: number;
+}
+
+/** The regular file whose content is being copied into the output. */
+interface OpenFile {
+  fd: number;
+  path: string;
+  size: number;
+  done: number;
 }
 
 function joinRel(dir: string, name: string): string {
   return dir === "" ? name : `${dir}/${name}`;
+}
+
+/** A tree's entries in archive order, reading one dir at a time (readdir + lstat, sorted). */
+class TreeWalk {
+  private stack: DirFrame[] | undefined;
+
+  constructor(private readonly root: string) {}
+
+  /** The next entry; undefined once the whole tree has been walked. */
+  next(): TreeEntry | undefined {
+    this.stack ??= [this.readDir("")];
+    for (let frame = this.stack.at(-1); frame; frame = this.stack.at(-1)) {
+      const entry = frame.entries[frame.next++];
+      if (!entry) {
+        this.stack.pop();
+        continue;
+      }
+      if (entry.type === "directory") this.stack.push(this.readDir(entry.rel));
+      return entry;
+    }
+    return undefined;
+  }
+
+  private readDir(relDir: string): DirFrame {
+    const keyed: [Buffer, TreeEntry][] = [];
+    for (const name of readdirSync(path.join(this.root, relDir))) {
+      const rel = joinRel(relDir, name);
+      // BigInt stats for the exact mtime; an lstat costs the same either way.
+      const st = lstatSync(path.join(this.root, rel), { bigint: true });
+      if (st.isSocket()) continue; // sockets cannot be archived; they are runtime state
+      const whiteout = isWhiteout(st);
+      if (!whiteout && name.startsWith(WHITEOUT_PREFIX)) {
+        throw new Error(`cannot archive ${path.join(this.root, rel)}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts in OCI layers`);
+      }
+      const type = whiteout
+        ? "whiteout"
+        : st.isDirectory()
+          ? "directory"
+          : st.isSymbolicLink()
+            ? "symlink"
+            : st.isFIFO()
+              ? "fifo"
+              : st.isCharacterDevice()
+                ? "char"
+                : st.isBlockDevice()
+                  ? "block"
+                  : "file";
+      const { major, minor } = type === "char" || type === "block" ? deviceNumbers(st.rdev) : { major: 0, minor: 0 };
+      const tarName = joinRel(relDir, whiteout ? WHITEOUT_PREFIX + name : name);
+      keyed.push([
+        Buffer.from(tarName),
+        {
+          rel,
+          tarName,
+          type,
+          mode: Number(st.mode) & 0o7777,
+          uid: Number(st.uid),
+          gid: Number(st.gid),
+          mtime: Number(st.mtimeNs / 1_000_000_000n),
+          size: Number(st.size),
+          devmajor: major,
+          devminor: minor,
+          inode: type !== "directory" && st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined,
+        },
+      ]);
+    }
+    keyed.sort(([a], [b]) => Buffer.compare(a, b));
+    return { entries: keyed.map(([, entry]) => entry), next: 0 };
+  }
 }
 
 /**
@@ -33,95 +138,191 @@ function joinRel(dir: string, name: string): string {
  * (as containerd writes them), so equal changes give equal bytes.
  */
 export function changesetTar(layerDir: string, options: ChangesetTarOptions = {}): Readable {
-  return Readable.from(changesetChunks(path.resolve(layerDir), options), { objectMode: false });
+  return new ChangesetTarStream(path.resolve(layerDir), options);
 }
 
-async function* changesetChunks(root: string, options: ChangesetTarOptions): AsyncGenerator<Buffer> {
-  const tree = await readTreeXattrs(root);
-  // First archive name of each multiply-linked inode, so later names become Link entries.
-  const firstNames = new Map<string, string>();
-  const clamp = (st: BigIntStats): number => {
-    const seconds = Number(st.mtimeNs / 1_000_000_000n);
-    return options.sourceDateEpoch === undefined ? seconds : Math.min(seconds, options.sourceDateEpoch);
-  };
+class ChangesetTarStream extends Readable {
+  private readonly walk: TreeWalk;
+  /** Unknown until getfattr has read the whole tree. */
+  private tree: TreeXattrs | undefined;
+  private readonly lookahead: TreeEntry[] = [];
+  private lookaheadAt = 0;
+  /** First archive name of each multiply-linked inode. */
+  private readonly firstNames = new Map<string, string>();
+  private file: OpenFile | undefined;
+  private chunk = Buffer.allocUnsafe(CHUNK_SIZE);
+  private used = 0;
+  private pushed = 0;
+  private finished = false;
+  private wanted = false;
+  private scheduled = false;
 
-  async function* walk(relDir: string): AsyncGenerator<Buffer> {
-    const items: DirItem[] = [];
-    for (const name of await readdir(path.join(root, relDir))) {
-      const rel = joinRel(relDir, name);
-      const st = await lstat(path.join(root, rel), { bigint: true });
-      if (st.isSocket()) continue; // sockets cannot be archived; they are runtime state
-      const whiteout = isWhiteout(st);
-      if (!whiteout && name.startsWith(WHITEOUT_PREFIX)) {
-        throw new Error(`cannot archive ${path.join(root, rel)}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts in OCI layers`);
-      }
-      items.push({ name, tarName: Buffer.from(joinRel(relDir, whiteout ? WHITEOUT_PREFIX + name : name)), st });
-    }
-    items.sort((a, b) => Buffer.compare(a.tarName, b.tarName));
-    for (const item of items) {
-      const rel = joinRel(relDir, item.name);
-      yield* entry(rel, item.tarName.toString("utf8"), item.st);
-      if (item.st.isDirectory()) {
-        if (tree.opaqueDirs.has(rel)) yield encodeTarHeader(marker(joinRel(rel, OPAQUE_MARKER)));
-        yield* walk(rel);
-      }
-    }
+  constructor(
+    private readonly root: string,
+    private readonly options: ChangesetTarOptions,
+  ) {
+    super();
+    this.walk = new TreeWalk(root);
+    // getfattr reads the whole tree in another process; the first slices walk ahead meanwhile.
+    readTreeXattrs(root).then(
+      (tree) => {
+        this.tree = tree;
+        if (tree.opaqueDirs.has("")) this.write(encodeTarHeader(marker(OPAQUE_MARKER)));
+        this.schedule();
+      },
+      (error: Error) => this.destroy(error),
+    );
+    this.schedule();
   }
 
-  async function* entry(rel: string, tarName: string, st: BigIntStats): AsyncGenerator<Buffer> {
-    if (isWhiteout(st)) {
-      yield encodeTarHeader(marker(tarName));
-      return;
-    }
-    const header: TarEntryHeader = {
-      name: tarName,
-      type: "file",
-      mode: Number(st.mode) & 0o7777,
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      size: 0,
-      mtime: clamp(st),
-      linkname: "",
-      devmajor: 0,
-      devminor: 0,
-      xattrs: new Map([...(tree.xattrs.get(rel) ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-    };
-    if (!st.isDirectory() && st.nlink > 1n) {
-      const inode = `${st.dev}:${st.ino}`;
-      const first = firstNames.get(inode);
-      if (first !== undefined) {
-        yield encodeTarHeader({ ...header, type: "link", linkname: first, xattrs: new Map() });
+  override _read(): void {
+    this.wanted = true;
+    this.schedule();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.closeFile();
+    callback(error);
+  }
+
+  // Slices run from setImmediate, never inside _read: Readable calls _read from read(), and a
+  // push there would make read() concatenate the new chunk onto the one it returns. Between
+  // slices the event loop runs other I/O.
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.slice();
+    });
+  }
+
+  private slice(): void {
+    if (this.destroyed) return;
+    try {
+      if (!this.tree) {
+        if (this.walkAhead()) this.schedule();
         return;
       }
-      firstNames.set(inode, tarName);
-    }
-    const source = path.join(root, rel);
-    if (st.isDirectory()) yield encodeTarHeader({ ...header, type: "directory" });
-    else if (st.isSymbolicLink()) yield encodeTarHeader({ ...header, type: "symlink", linkname: await readlink(source) });
-    else if (st.isFIFO()) yield encodeTarHeader({ ...header, type: "fifo" });
-    else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      const { major, minor } = deviceNumbers(st.rdev);
-      yield encodeTarHeader({ ...header, type: st.isCharacterDevice() ? "char" : "block", devmajor: major, devminor: minor });
-    } else {
-      const size = Number(st.size);
-      yield encodeTarHeader({ ...header, size });
-      let read = 0;
-      if (size > 0) {
-        for await (const chunk of createReadStream(source, { end: size - 1, highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>) {
-          read += chunk.length;
-          yield chunk;
-        }
+      if (!this.wanted) return;
+      this.wanted = false;
+      const target = this.pushed + 1;
+      while (this.pushed < target && !this.finished) this.step(this.tree);
+      if (this.finished) {
+        if (this.used > 0) this.flush();
+        this.push(null);
       }
-      if (read !== size) throw new Error(`${source} changed size while it was archived (${size} bytes expected, ${read} read)`);
-      yield tarPadding(size);
+    } catch (error) {
+      this.destroy(error as Error);
     }
   }
 
-  if (tree.opaqueDirs.has("")) yield encodeTarHeader(marker(OPAQUE_MARKER));
-  yield* walk("");
-  yield tarEnd();
+  /** Walks a few entries ahead; whether there is more to walk ahead. */
+  private walkAhead(): boolean {
+    for (let i = 0; i < LOOKAHEAD_SLICE; i++) {
+      if (this.lookahead.length >= LOOKAHEAD_ENTRIES) return false;
+      const entry = this.walk.next();
+      if (!entry) return false;
+      this.lookahead.push(entry);
+    }
+    return true;
+  }
+
+  private nextEntry(): TreeEntry | undefined {
+    if (this.lookaheadAt < this.lookahead.length) return this.lookahead[this.lookaheadAt++];
+    if (this.lookaheadAt > 0) this.lookahead.length = this.lookaheadAt = 0;
+    return this.walk.next();
+  }
+
+  /** Advances by one entry, or by one read of the current file's content. */
+  private step(tree: TreeXattrs): void {
+    if (this.file) return this.copyFileContent(this.file);
+    const entry = this.nextEntry();
+    if (!entry) {
+      this.write(tarEnd());
+      this.finished = true;
+      return;
+    }
+    this.writeEntry(entry, tree.xattrs.get(entry.rel));
+    if (entry.type === "directory" && tree.opaqueDirs.has(entry.rel)) {
+      this.write(encodeTarHeader(marker(joinRel(entry.rel, OPAQUE_MARKER))));
+    }
+  }
+
+  private writeEntry(entry: TreeEntry, xattrs: Xattrs | undefined): void {
+    const { type, tarName, size } = entry;
+    if (type === "whiteout") return this.write(encodeTarHeader(marker(tarName)));
+    const { sourceDateEpoch } = this.options;
+    const header: TarEntryHeader = {
+      name: tarName,
+      type,
+      mode: entry.mode,
+      uid: entry.uid,
+      gid: entry.gid,
+      size: type === "file" ? size : 0,
+      mtime: sourceDateEpoch === undefined ? entry.mtime : Math.min(entry.mtime, sourceDateEpoch),
+      linkname: "",
+      devmajor: entry.devmajor,
+      devminor: entry.devminor,
+      xattrs: xattrs ? new Map([...xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : NO_XATTRS,
+    };
+    if (entry.inode !== undefined) {
+      const first = this.firstNames.get(entry.inode);
+      if (first !== undefined) {
+        return this.write(encodeTarHeader({ ...header, type: "link", size: 0, linkname: first, devmajor: 0, devminor: 0, xattrs: NO_XATTRS }));
+      }
+      this.firstNames.set(entry.inode, tarName);
+    }
+    const source = path.join(this.root, entry.rel);
+    if (type === "symlink") header.linkname = readlinkSync(source);
+    this.write(encodeTarHeader(header));
+    // Empty files are never opened; the content of others follows in the next steps.
+    if (type === "file" && size > 0) this.file = { fd: openSync(source, "r"), path: source, size, done: 0 };
+  }
+
+  /** Reads the next piece of the open file straight into the output chunk. */
+  private copyFileContent(file: OpenFile): void {
+    const want = Math.min(file.size - file.done, CHUNK_SIZE - this.used);
+    const got = readSync(file.fd, this.chunk, this.used, want, file.done);
+    if (got === 0) {
+      throw new Error(`${file.path} changed size while it was archived (${file.size} bytes expected, ${file.done} read)`);
+    }
+    file.done += got;
+    this.used += got;
+    if (this.used === CHUNK_SIZE) this.flush();
+    if (file.done === file.size) {
+      this.closeFile();
+      this.write(tarPadding(file.size));
+    }
+  }
+
+  private closeFile(): void {
+    if (!this.file) return;
+    const { fd } = this.file;
+    this.file = undefined;
+    closeSync(fd);
+  }
+
+  /** Appends bytes to the output, pushing each chunk as it fills. */
+  private write(bytes: Buffer): void {
+    let from = 0;
+    while (from < bytes.length) {
+      const n = bytes.copy(this.chunk, this.used, from);
+      from += n;
+      this.used += n;
+      if (this.used === CHUNK_SIZE) this.flush();
+    }
+  }
+
+  private flush(): void {
+    const full = this.chunk.subarray(0, this.used);
+    this.chunk = Buffer.allocUnsafe(CHUNK_SIZE);
+    this.used = 0;
+    this.pushed++;
+    this.push(full);
+  }
 }
 
 function marker(name: string): TarEntryHeader {
-  return { name, type: "file", mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, linkname: "", devmajor: 0, devminor: 0, xattrs: new Map() };
+  return { name, type: "file", mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, linkname: "", devmajor: 0, devminor: 0, xattrs: NO_XATTRS };
 }
