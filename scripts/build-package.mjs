@@ -1,8 +1,12 @@
 // Compiles one workspace package's src/**/*.ts to dist/**/*.js with @swc/core.
 // Type checking is separate (`npm run typecheck`); this only strips types, fast.
+// src/*.c files are N-API addons: each is compiled with cc into dist/<name>.node.
 import { transformFile } from "@swc/core";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { promisify } from "node:util";
 
 const pkgDir = process.cwd();
 const srcDir = path.join(pkgDir, "src");
@@ -34,4 +38,19 @@ for await (const file of sources(srcDir)) {
     })(),
   );
 }
+for (const entry of await readdir(srcDir)) {
+  if (entry.endsWith(".c")) jobs.push(compileAddon(path.join(srcDir, entry)));
+}
 await Promise.all(jobs);
+
+/** Node's headers sit beside its binary (…/bin/node -> …/include/node), as npm's nodedir expects. */
+async function compileAddon(source) {
+  const include = path.resolve(path.dirname(process.execPath), "..", "include", "node");
+  if (!existsSync(path.join(include, "node_api.h"))) {
+    throw new Error(`${source}: Node's headers are not in ${include} (node_api.h); install them with Node (Debian: the nodejs or libnode-dev package)`);
+  }
+  const name = path.basename(source, ".c");
+  const out = path.join(outDir, `${name}.node`);
+  await mkdir(outDir, { recursive: true });
+  await promisify(execFile)("cc", ["-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", `-DNODE_GYP_MODULE_NAME=${name}`, `-I${include}`, "-o", out, source]);
+}

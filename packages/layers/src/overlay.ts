@@ -3,7 +3,7 @@
 import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { pruneCopiedUpDirs } from "./prune-copyups.js";
-import { run } from "./run.js";
+import { MNT_DETACH, mount, umount } from "@tsbuild/syscalls";
 import type { Snapshot, Snapshotter } from "./snapshot.js";
 
 /** The kernel's limit on stacked lower layers (OVL_MAX_STACK). */
@@ -19,13 +19,14 @@ const SELF_CONTAINED_UPPER = "index=off,redirect_dir=off,metacopy=off";
 
 export async function unmountOverlay(mountpoint: string): Promise<void> {
   try {
-    await run("umount", [mountpoint]);
+    umount(mountpoint);
   } catch (error) {
-    const message = (error as Error).message;
-    if (/not mounted|no mount point specified/i.test(message)) return;
-    if (!/busy/i.test(message)) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    // EINVAL: not a mount point (unmounted already); ENOENT: the directory is gone.
+    if (code === "EINVAL" || code === "ENOENT") return;
+    if (code !== "EBUSY") throw error;
     // Something still holds a file open (a lingering process): detach now, freed when released.
-    await run("umount", ["-l", mountpoint]);
+    umount(mountpoint, MNT_DETACH);
   }
 }
 
@@ -61,7 +62,7 @@ export async function mountOverlay(lowers: readonly string[], dir: string): Prom
   if (options.length > MAX_MOUNT_OPTIONS) {
     throw new Error(`overlay mount options for ${lowers.length} layers exceed one page (${options.length} bytes)`);
   }
-  await run("mount", ["-t", "overlay", "overlay", "-o", options, merged], { cwd: links });
+  mount("overlay", merged, "overlay", options, { cwd: links });
   return { merged, upper };
 }
 

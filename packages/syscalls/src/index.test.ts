@@ -1,0 +1,101 @@
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { MNT_DETACH, mknod, mount, readXattrs, setXattr, umount } from "./index.js";
+
+let dir: string;
+const mounted: string[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "tsbuild-syscalls-"));
+});
+
+afterEach(() => {
+  for (const target of mounted.splice(0).reverse()) {
+    try {
+      umount(target, MNT_DETACH);
+    } catch {
+      // unmounted by the test already
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const isMountPoint = (p: string) => readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((line) => line.split(" ")[4] === p);
+
+describe("mount and umount", () => {
+  test("mount an overlay with relative lower names resolved in cwd, without moving the process's cwd", () => {
+    for (const name of ["a", "b", "upper", "work", "merged", "l"]) mkdirSync(path.join(dir, name));
+    writeFileSync(path.join(dir, "a", "from-a"), "a");
+    writeFileSync(path.join(dir, "b", "from-b"), "b");
+    symlinkSync(path.join(dir, "a"), path.join(dir, "l", "0"));
+    symlinkSync(path.join(dir, "b"), path.join(dir, "l", "1"));
+    const cwd = process.cwd();
+    const merged = path.join(dir, "merged");
+    mount("overlay", merged, "overlay", "lowerdir=0:1,upperdir=../upper,workdir=../work", { cwd: path.join(dir, "l") });
+    mounted.push(merged);
+    expect(process.cwd()).toBe(cwd);
+    expect(isMountPoint(merged)).toBe(true);
+    expect(readFileSync(path.join(merged, "from-a"), "utf8")).toBe("a");
+    expect(readFileSync(path.join(merged, "from-b"), "utf8")).toBe("b");
+    writeFileSync(path.join(merged, "new"), "n");
+    umount(merged);
+    expect(isMountPoint(merged)).toBe(false);
+    expect(readFileSync(path.join(dir, "upper", "new"), "utf8")).toBe("n");
+  });
+
+  test("errors carry the errno name, the system call and the path", () => {
+    const target = path.join(dir, "missing");
+    expect(() => mount("tmpfs", target, "tmpfs", "")).toThrow(expect.objectContaining({ code: "ENOENT", syscall: "mount", message: expect.stringContaining(target) }));
+    expect(() => umount(dir)).toThrow(expect.objectContaining({ code: "EINVAL", syscall: "umount2" }));
+    expect(() => mount("overlay", dir, "overlay", "lowerdir=nope", { cwd: path.join(dir, "nowhere") })).toThrow(expect.objectContaining({ code: "ENOENT", syscall: "chdir" }));
+  });
+
+  test("a busy mount detaches with MNT_DETACH", () => {
+    const target = path.join(dir, "t");
+    mkdirSync(target);
+    mount("tmpfs", target, "tmpfs", "size=1m");
+    mounted.push(target);
+    umount(target, MNT_DETACH);
+    expect(isMountPoint(target)).toBe(false);
+  });
+});
+
+describe("mknod", () => {
+  test("makes character devices (overlay whiteouts are 0:0) and fifos", () => {
+    const whiteout = path.join(dir, "gone");
+    mknod(whiteout, 0o20000 | 0o000);
+    const st = lstatSync(whiteout);
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.rdev).toBe(0);
+    mknod(path.join(dir, "null"), 0o20000 | 0o666, 1, 3);
+    expect(lstatSync(path.join(dir, "null")).rdev).toBe((1 << 8) | 3);
+    mknod(path.join(dir, "fifo"), 0o10000 | 0o644);
+    expect(lstatSync(path.join(dir, "fifo")).isFIFO()).toBe(true);
+    expect(() => mknod(whiteout, 0o20000)).toThrow(expect.objectContaining({ code: "EEXIST" }));
+  });
+});
+
+describe("extended attributes", () => {
+  test("set and read back, on files and on symlinks themselves", () => {
+    const file = path.join(dir, "f");
+    writeFileSync(file, "");
+    expect(readXattrs(file)).toEqual(new Map());
+    setXattr(file, "user.one", Buffer.from("1"));
+    setXattr(file, "trusted.overlay.opaque", Buffer.from("y"));
+    setXattr(file, "user.empty", Buffer.alloc(0));
+    expect(readXattrs(file)).toEqual(
+      new Map([
+        ["user.one", Buffer.from("1")],
+        ["trusted.overlay.opaque", Buffer.from("y")],
+        ["user.empty", Buffer.alloc(0)],
+      ]),
+    );
+    const link = path.join(dir, "link");
+    symlinkSync(file, link);
+    setXattr(link, "trusted.on-link", Buffer.from([0, 255]));
+    expect(readXattrs(link)).toEqual(new Map([["trusted.on-link", Buffer.from([0, 255])]]));
+    expect(() => readXattrs(path.join(dir, "missing"))).toThrow(expect.objectContaining({ code: "ENOENT", syscall: "llistxattr" }));
+  });
+});

@@ -1,0 +1,60 @@
+// Linux system calls Node.js has no API for, from a small N-API addon (src/syscalls.c, compiled
+// by `npm run build` into dist/syscalls.node). Synchronous: each is one or two system calls.
+import { createRequire } from "node:module";
+
+interface Addon {
+  mount(source: string, target: string, fstype: string, flags: number, data: string, cwd?: string): void;
+  umount(target: string, flags: number): void;
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lxattrs(path: string): (string | Buffer)[];
+  lsetxattr(path: string, name: string, value: Buffer): void;
+}
+
+let addon: Addon | undefined;
+
+function load(): Addon {
+  if (!addon) {
+    try {
+      // The same relative path from src/ (tests) and dist/ (the build).
+      addon = createRequire(import.meta.url)("../dist/syscalls.node") as Addon;
+    } catch (error) {
+      throw new Error(`the tsbuild syscalls addon is not built (${(error as Error).message}); run \`npm run build\` (it needs a C compiler and Node's headers)`, { cause: error });
+    }
+  }
+  return addon;
+}
+
+/** umount2(2) flag: detach now, finish when the last user lets go. */
+export const MNT_DETACH = 2;
+
+/**
+ * mount(2). With `cwd`, relative paths in `data` (overlay's lowerdir names) are resolved there:
+ * the call runs in a thread with a file system context of its own, so the process's working
+ * directory never changes.
+ */
+export function mount(source: string, target: string, fstype: string, data: string, options: { flags?: number; cwd?: string } = {}): void {
+  load().mount(source, target, fstype, options.flags ?? 0, data, options.cwd);
+}
+
+/** umount2(2). */
+export function umount(target: string, flags = 0): void {
+  load().umount(target, flags);
+}
+
+/** mknod(2): `mode` includes the file type (S_IFCHR, S_IFBLK, S_IFIFO). */
+export function mknod(path: string, mode: number, major = 0, minor = 0): void {
+  load().mknod(path, mode, major, minor);
+}
+
+/** Every extended attribute of `path` (not following a symlink), by name; empty where the file system has none. */
+export function readXattrs(path: string): Map<string, Buffer> {
+  const flat = load().lxattrs(path);
+  const out = new Map<string, Buffer>();
+  for (let i = 0; i < flat.length; i += 2) out.set(flat[i] as string, flat[i + 1] as Buffer);
+  return out;
+}
+
+/** lsetxattr(2): sets one extended attribute of `path` (not following a symlink). */
+export function setXattr(path: string, name: string, value: Buffer): void {
+  load().lsetxattr(path, name, value);
+}

@@ -1,0 +1,265 @@
+// The Linux system calls Node.js has no API for: mount, umount, mknod and extended attributes.
+// Without them every overlay mount, unmount, whiteout and xattr read was a process of
+// mount(8), umount(8), mknod(1), getfattr(1) or setfattr(1) (docs/decisions/0007).
+// Each function is synchronous and cheap (no data is copied but names and xattr values); errors
+// are thrown as Error objects with Node's `code` (ENOENT, EBUSY, …) and `syscall`.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define CHECK(call)                                                                              \
+  do {                                                                                           \
+    if ((call) != napi_ok) {                                                                     \
+      napi_throw_error(env, NULL, "syscalls: N-API call failed: " #call);                        \
+      return NULL;                                                                               \
+    }                                                                                            \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  char message[4200];
+  const char *name = strerrorname_np(err);
+  snprintf(message, sizeof message, "%s %s: %s", syscall, path, strerror(err));
+  napi_value error, code, call, number;
+  napi_value text;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, NULL, text, &error);
+  napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &call);
+  napi_create_int32(env, -err, &number);
+  napi_set_named_property(env, error, "code", code);
+  napi_set_named_property(env, error, "syscall", call);
+  napi_set_named_property(env, error, "errno", number);
+  napi_throw(env, error);
+  return NULL;
+}
+
+// A string argument, malloc'ed (freed by the caller); NULL after throwing.
+static char *string_arg(napi_env env, napi_value value, const char *what) {
+  size_t length;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
+    char message[128];
+    snprintf(message, sizeof message, "syscalls: %s must be a string", what);
+    napi_throw_type_error(env, NULL, message);
+    return NULL;
+  }
+  char *out = malloc(length + 1);
+  if (out == NULL) {
+    napi_throw_error(env, NULL, "syscalls: out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, value, out, length + 1, &length);
+  return out;
+}
+
+static int int_arg(napi_env env, napi_value value, int64_t *out) {
+  if (napi_get_value_int64(env, value, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "syscalls: expected a number");
+    return -1;
+  }
+  return 0;
+}
+
+struct mount_job {
+  const char *cwd, *source, *target, *fstype, *data;
+  unsigned long flags;
+  int err;
+  const char *failed;
+};
+
+// A thread of its own file system context (unshare(CLONE_FS)), so that changing to `cwd` for
+// relative option paths (overlay lowerdir names) does not move the process's working directory.
+static void *mount_in_dir(void *arg) {
+  struct mount_job *job = arg;
+  job->err = 0;
+  if (unshare(CLONE_FS) != 0) {
+    job->err = errno;
+    job->failed = "unshare";
+  } else if (chdir(job->cwd) != 0) {
+    job->err = errno;
+    job->failed = "chdir";
+  } else if (mount(job->source, job->target, job->fstype, job->flags, job->data) != 0) {
+    job->err = errno;
+    job->failed = "mount";
+  }
+  return NULL;
+}
+
+// mount(source, target, fstype, flags, data, cwd?)
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_valuetype cwd_type = napi_undefined;
+  if (argc >= 6) CHECK(napi_typeof(env, argv[5], &cwd_type));
+  int64_t flags;
+  if (int_arg(env, argv[3], &flags) != 0) return NULL;
+  char *source = string_arg(env, argv[0], "source");
+  char *target = source ? string_arg(env, argv[1], "target") : NULL;
+  char *fstype = target ? string_arg(env, argv[2], "fstype") : NULL;
+  char *data = fstype ? string_arg(env, argv[4], "data") : NULL;
+  char *cwd = data && cwd_type == napi_string ? string_arg(env, argv[5], "cwd") : NULL;
+  napi_value result = NULL;
+  if (data != NULL && (cwd_type != napi_string || cwd != NULL)) {
+    struct mount_job job = {cwd, source, target, fstype, data, (unsigned long)flags, 0, "mount"};
+    if (cwd == NULL) {
+      if (mount(source, target, fstype, job.flags, data) != 0) job.err = errno;
+    } else {
+      pthread_t thread;
+      int err = pthread_create(&thread, NULL, mount_in_dir, &job);
+      if (err != 0) {
+        job.err = err;
+        job.failed = "pthread_create";
+      } else {
+        pthread_join(thread, NULL);
+      }
+    }
+    if (job.err != 0) throw_errno(env, job.err, job.failed, target);
+    else napi_get_undefined(env, &result);
+  }
+  free(source);
+  free(target);
+  free(fstype);
+  free(data);
+  free(cwd);
+  return result;
+}
+
+// umount(target, flags)
+static napi_value js_umount(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t flags;
+  if (int_arg(env, argv[1], &flags) != 0) return NULL;
+  char *target = string_arg(env, argv[0], "target");
+  if (target == NULL) return NULL;
+  napi_value result = NULL;
+  if (umount2(target, (int)flags) != 0) throw_errno(env, errno, "umount2", target);
+  else napi_get_undefined(env, &result);
+  free(target);
+  return result;
+}
+
+// mknod(path, mode, major, minor)
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t mode, major, minor;
+  if (int_arg(env, argv[1], &mode) != 0 || int_arg(env, argv[2], &major) != 0 || int_arg(env, argv[3], &minor) != 0) return NULL;
+  char *path = string_arg(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  napi_value result = NULL;
+  if (mknod(path, (mode_t)mode, makedev((unsigned)major, (unsigned)minor)) != 0) throw_errno(env, errno, "mknod", path);
+  else napi_get_undefined(env, &result);
+  free(path);
+  return result;
+}
+
+// lxattrs(path) -> [name, Buffer, name, Buffer, …] (symlinks not followed); [] where xattrs are unsupported.
+static napi_value js_lxattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *path = string_arg(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  napi_value out = NULL;
+  char *names = NULL;
+  ssize_t size;
+  // The list can grow between the two calls: retry on ERANGE.
+  for (;;) {
+    size = llistxattr(path, NULL, 0);
+    if (size <= 0) break;
+    free(names);
+    names = malloc((size_t)size);
+    if (names == NULL) break;
+    ssize_t got = llistxattr(path, names, (size_t)size);
+    if (got >= 0 || errno != ERANGE) {
+      size = got;
+      break;
+    }
+  }
+  if (size > 0 && names == NULL) {
+    napi_throw_error(env, NULL, "syscalls: out of memory");
+    goto done;
+  }
+  if (size < 0 && errno != ENOTSUP) {
+    throw_errno(env, errno, "llistxattr", path);
+    goto done;
+  }
+  if (napi_create_array(env, &out) != napi_ok) goto done;
+  uint32_t index = 0;
+  for (ssize_t offset = 0; size > 0 && offset < size; offset += (ssize_t)strlen(names + offset) + 1) {
+    const char *name = names + offset;
+    ssize_t length = lgetxattr(path, name, NULL, 0);
+    if (length < 0 && errno == ENODATA) continue; // removed meanwhile
+    if (length < 0) {
+      throw_errno(env, errno, "lgetxattr", path);
+      out = NULL;
+      goto done;
+    }
+    void *bytes;
+    napi_value buffer, js_name;
+    if (napi_create_buffer(env, (size_t)length, &bytes, &buffer) != napi_ok) goto done;
+    if (length > 0 && lgetxattr(path, name, bytes, (size_t)length) != length) {
+      throw_errno(env, errno ? errno : EAGAIN, "lgetxattr", path);
+      out = NULL;
+      goto done;
+    }
+    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &js_name);
+    napi_set_element(env, out, index++, js_name);
+    napi_set_element(env, out, index++, buffer);
+  }
+done:
+  free(names);
+  free(path);
+  return out;
+}
+
+// lsetxattr(path, name, value)
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *bytes;
+  size_t length;
+  if (napi_get_buffer_info(env, argv[2], &bytes, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "syscalls: value must be a Buffer");
+    return NULL;
+  }
+  char *path = string_arg(env, argv[0], "path");
+  char *name = path ? string_arg(env, argv[1], "name") : NULL;
+  napi_value result = NULL;
+  if (name != NULL) {
+    if (lsetxattr(path, name, bytes, length, 0) != 0) throw_errno(env, errno, "lsetxattr", path);
+    else napi_get_undefined(env, &result);
+  }
+  free(path);
+  free(name);
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor functions[] = {
+      {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
+      {"umount", NULL, js_umount, NULL, NULL, NULL, napi_default, NULL},
+      {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
+      {"lxattrs", NULL, js_lxattrs, NULL, NULL, NULL, napi_default, NULL},
+      {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
