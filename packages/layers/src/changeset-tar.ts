@@ -7,7 +7,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { encodeTarHeader, tarEnd, tarPadding, type TarEntryHeader, type TarEntryType } from "./tar-format.js";
 import { deviceNumbers, isWhiteout } from "./tree-writer.js";
-import { readTreeXattrs, type TreeXattrs, type Xattrs } from "./xattrs.js";
+import { entryXattrs, type Xattrs } from "./xattrs.js";
 
 export const WHITEOUT_PREFIX = ".wh.";
 export const OPAQUE_MARKER = ".wh..wh..opq";
@@ -19,10 +19,6 @@ export interface ChangesetTarOptions {
 
 /** Output is pushed in chunks of this size: small files are packed together, big ones read in pieces. */
 const CHUNK_SIZE = 1 << 20;
-/** Entries walked ahead while getfattr still runs (a few hundred bytes each). */
-const LOOKAHEAD_ENTRIES = 1 << 15;
-/** Entries walked ahead per slice, so the event loop sees getfattr finish. */
-const LOOKAHEAD_SLICE = 1024;
 const NO_XATTRS: Xattrs = new Map();
 
 /** One entry of the tree, with just what its header needs (no Stats kept alive). */
@@ -143,10 +139,7 @@ export function changesetTar(layerDir: string, options: ChangesetTarOptions = {}
 
 class ChangesetTarStream extends Readable {
   private readonly walk: TreeWalk;
-  /** Unknown until getfattr has read the whole tree. */
-  private tree: TreeXattrs | undefined;
-  private readonly lookahead: TreeEntry[] = [];
-  private lookaheadAt = 0;
+  private started = false;
   /** First archive name of each multiply-linked inode. */
   private readonly firstNames = new Map<string, string>();
   private file: OpenFile | undefined;
@@ -163,16 +156,6 @@ class ChangesetTarStream extends Readable {
   ) {
     super();
     this.walk = new TreeWalk(root);
-    // getfattr reads the whole tree in another process; the first slices walk ahead meanwhile.
-    readTreeXattrs(root).then(
-      (tree) => {
-        this.tree = tree;
-        if (tree.opaqueDirs.has("")) this.write(encodeTarHeader(marker(OPAQUE_MARKER)));
-        this.schedule();
-      },
-      (error: Error) => this.destroy(error),
-    );
-    this.schedule();
   }
 
   override _read(): void {
@@ -200,14 +183,14 @@ class ChangesetTarStream extends Readable {
   private slice(): void {
     if (this.destroyed) return;
     try {
-      if (!this.tree) {
-        if (this.walkAhead()) this.schedule();
-        return;
-      }
       if (!this.wanted) return;
       this.wanted = false;
+      if (!this.started) {
+        this.started = true;
+        if (entryXattrs(this.root).opaque) this.write(encodeTarHeader(marker(OPAQUE_MARKER)));
+      }
       const target = this.pushed + 1;
-      while (this.pushed < target && !this.finished) this.step(this.tree);
+      while (this.pushed < target && !this.finished) this.step();
       if (this.finished) {
         if (this.used > 0) this.flush();
         this.push(null);
@@ -217,36 +200,19 @@ class ChangesetTarStream extends Readable {
     }
   }
 
-  /** Walks a few entries ahead; whether there is more to walk ahead. */
-  private walkAhead(): boolean {
-    for (let i = 0; i < LOOKAHEAD_SLICE; i++) {
-      if (this.lookahead.length >= LOOKAHEAD_ENTRIES) return false;
-      const entry = this.walk.next();
-      if (!entry) return false;
-      this.lookahead.push(entry);
-    }
-    return true;
-  }
-
-  private nextEntry(): TreeEntry | undefined {
-    if (this.lookaheadAt < this.lookahead.length) return this.lookahead[this.lookaheadAt++];
-    if (this.lookaheadAt > 0) this.lookahead.length = this.lookaheadAt = 0;
-    return this.walk.next();
-  }
-
   /** Advances by one entry, or by one read of the current file's content. */
-  private step(tree: TreeXattrs): void {
+  private step(): void {
     if (this.file) return this.copyFileContent(this.file);
-    const entry = this.nextEntry();
+    const entry = this.walk.next();
     if (!entry) {
       this.write(tarEnd());
       this.finished = true;
       return;
     }
-    this.writeEntry(entry, tree.xattrs.get(entry.rel));
-    if (entry.type === "directory" && tree.opaqueDirs.has(entry.rel)) {
-      this.write(encodeTarHeader(marker(joinRel(entry.rel, OPAQUE_MARKER))));
-    }
+    // A whiteout is a 0/0 device in the upper dir; its xattrs are overlay's, never content.
+    const { xattrs, opaque } = entry.type === "whiteout" ? { xattrs: undefined, opaque: false } : entryXattrs(path.join(this.root, entry.rel));
+    this.writeEntry(entry, xattrs);
+    if (entry.type === "directory" && opaque) this.write(encodeTarHeader(marker(joinRel(entry.rel, OPAQUE_MARKER))));
   }
 
   private writeEntry(entry: TreeEntry, xattrs: Xattrs | undefined): void {
