@@ -28,7 +28,7 @@ export interface TreeXattrs {
 export function entryXattrs(absPath: string): { xattrs: Xattrs | undefined; opaque: boolean } {
   let xattrs: Xattrs | undefined;
   let opaque = false;
-  for (const [name, value] of readXattrs(absPath)) {
+  for (const [name, value] of readXattrs(absPath) ?? []) {
     if (name === OPAQUE_XATTR) opaque = value.toString("latin1") === "y";
     else if (isContentXattr(name)) (xattrs ??= new Map()).set(name, value);
   }

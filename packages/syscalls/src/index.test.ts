@@ -81,7 +81,7 @@ describe("extended attributes", () => {
   test("set and read back, on files and on symlinks themselves", () => {
     const file = path.join(dir, "f");
     writeFileSync(file, "");
-    expect(readXattrs(file)).toEqual(new Map());
+    expect(readXattrs(file)).toBeUndefined();
     setXattr(file, "user.one", Buffer.from("1"));
     setXattr(file, "trusted.overlay.opaque", Buffer.from("y"));
     setXattr(file, "user.empty", Buffer.alloc(0));

@@ -6,7 +6,7 @@ interface Addon {
   mount(source: string, target: string, fstype: string, flags: number, data: string, cwd?: string): void;
   umount(target: string, flags: number): void;
   mknod(path: string, mode: number, major: number, minor: number): void;
-  lxattrs(path: string): (string | Buffer)[];
+  lxattrs(path: string): (string | Buffer)[] | undefined;
   lsetxattr(path: string, name: string, value: Buffer): void;
 }
 
@@ -46,9 +46,10 @@ export function mknod(path: string, mode: number, major = 0, minor = 0): void {
   load().mknod(path, mode, major, minor);
 }
 
-/** Every extended attribute of `path` (not following a symlink), by name; empty where the file system has none. */
-export function readXattrs(path: string): Map<string, Buffer> {
+/** Every extended attribute of `path` (not following a symlink), by name; undefined when it has none. */
+export function readXattrs(path: string): Map<string, Buffer> | undefined {
   const flat = load().lxattrs(path);
+  if (flat === undefined) return undefined;
   const out = new Map<string, Buffer>();
   for (let i = 0; i < flat.length; i += 2) out.set(flat[i] as string, flat[i + 1] as Buffer);
   return out;

@@ -167,7 +167,8 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// lxattrs(path) -> [name, Buffer, name, Buffer, …] (symlinks not followed); [] where xattrs are unsupported.
+// lxattrs(path) -> [name, Buffer, name, Buffer, …] (symlinks not followed); undefined when it has
+// none or the file system has no xattrs (most files: nothing is allocated for them).
 static napi_value js_lxattrs(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -198,9 +199,13 @@ static napi_value js_lxattrs(napi_env env, napi_callback_info info) {
     throw_errno(env, errno, "llistxattr", path);
     goto done;
   }
+  if (size <= 0) {
+    napi_get_undefined(env, &out);
+    goto done;
+  }
   if (napi_create_array(env, &out) != napi_ok) goto done;
   uint32_t index = 0;
-  for (ssize_t offset = 0; size > 0 && offset < size; offset += (ssize_t)strlen(names + offset) + 1) {
+  for (ssize_t offset = 0; offset < size; offset += (ssize_t)strlen(names + offset) + 1) {
     const char *name = names + offset;
     ssize_t length = lgetxattr(path, name, NULL, 0);
     if (length < 0 && errno == ENODATA) continue; // removed meanwhile
