@@ -3,7 +3,7 @@
 // snapshot's upper dir becomes the layer, so overlay decides what changed.
 import {
   chmodSync, chownSync, closeSync, constants, createReadStream, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync,
-  lutimesSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeSync, type BigIntStats,
+  lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmSync, symlinkSync, utimesSync, writeSync, type BigIntStats,
 } from "node:fs";
 import { chmod, chown, copyFile, lstat, readFile, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -316,18 +316,28 @@ async function copyEntry(run: CopyRun, src: string, st: BigIntStats, dest: strin
   await endOfSlice(run);
 }
 
-/** One read and one descriptor for the new file: every metadata call goes through it, not the path. */
+/** Read and written through one buffer for the whole process: a big COPY allocates nothing per file. */
+const copyBuffer = Buffer.allocUnsafe(SMALL_FILE);
+
+/** Copies through one descriptor each: every metadata call goes through the new file's, not its path. */
 function copySmallFile(src: string, dest: string, meta: { uid: number; gid: number; mode: number; atime: Date; mtime: Date }): void {
-  const content = readFileSync(src);
-  const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  const input = openSync(src, constants.O_RDONLY);
   try {
-    for (let written = 0; written < content.length; ) written += writeSync(fd, content, written);
-    // chown before chmod: chown clears set-user-ID and set-group-ID bits.
-    fchownSync(fd, meta.uid, meta.gid);
-    fchmodSync(fd, meta.mode);
-    futimesSync(fd, meta.atime, meta.mtime);
+    const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      // Until the end of the file, whatever its size was when it was listed.
+      for (let got; (got = readSync(input, copyBuffer, 0, copyBuffer.length, null)) > 0; ) {
+        for (let written = 0; written < got; ) written += writeSync(fd, copyBuffer, written, got - written);
+      }
+      // chown before chmod: chown clears set-user-ID and set-group-ID bits.
+      fchownSync(fd, meta.uid, meta.gid);
+      fchmodSync(fd, meta.mode);
+      futimesSync(fd, meta.atime, meta.mtime);
+    } finally {
+      closeSync(fd);
+    }
   } finally {
-    closeSync(fd);
+    closeSync(input);
   }
 }
 
