@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-# runc runs RUN steps; attr gives getfattr/setfattr for layer xattrs; busybox-static is the offline
+# runc runs RUN steps; attr gives getfattr/setfattr, which tests use to set and check xattrs on their own; busybox-static is the offline
 # test base; buildah, skopeo and umoci read what tsbuild writes in tests; docker-registry,
 # apache2-utils and openssl serve a real registry in tests; gcc and libc6-dev compile the
 # @tsbuild/syscalls addon (mount, umount, mknod, xattrs) against Node's headers.

@@ -1,12 +1,16 @@
-import { lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { lstat, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { applyChangeset } from "./apply-changeset.js";
 import { changesetTar } from "./changeset-tar.js";
 import { LayerSecurityError } from "./errors.js";
 import { mergeLayers } from "./merge.js";
 import { overlaySnapshotter } from "./overlay.js";
+import { TarFormatError } from "./tar-format.js";
 import { describeTree, Scratch, sh, tarOf } from "./test-support.js";
+import { readTreeXattrs } from "./xattrs.js";
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -67,6 +71,101 @@ describe("applyChangeset merge mode and mergeLayers", () => {
       { mode: "merge" },
     );
     expect(await readdir(path.join(dest, "d"))).toEqual(["mine"]);
+  });
+});
+
+/** bytes as a stream of chunks of the given sizes (cycled), each a fresh copy. */
+function chunked(bytes: Buffer, sizes: readonly number[]): Readable {
+  const chunks: Buffer[] = [];
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const size = sizes[i % sizes.length]!;
+    chunks.push(Buffer.from(bytes.subarray(at, at + size)));
+    at += size;
+  }
+  return Readable.from(chunks);
+}
+
+/** Every entry below root (not root itself) with what a layer carries: type, mode, owner, whole-second mtime, content, target, links, xattrs. */
+async function metadataTree(root: string): Promise<string[]> {
+  const { xattrs } = await readTreeXattrs(root);
+  const lines: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of (await readdir(path.join(root, rel))).sort()) {
+      const child = rel === "" ? name : `${rel}/${name}`;
+      const file = path.join(root, child);
+      const st = await lstat(file);
+      const what = st.isFile()
+        ? `file ${createHash("sha256").update(await readFile(file)).digest("hex").slice(0, 12)} nlink=${st.nlink}`
+        : st.isSymbolicLink()
+          ? `-> ${await readlink(file)}`
+          : st.isDirectory()
+            ? "dir"
+            : `special ${st.mode.toString(8)}`;
+      const attrs = [...(xattrs.get(child) ?? [])].map(([k, v]) => `${k}=${v.toString("hex")}`).join(",");
+      lines.push(`${child} ${what} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${Math.floor(st.mtimeMs / 1000)} ${attrs}`);
+      if (st.isDirectory()) await walk(child);
+    }
+  };
+  await walk("");
+  return lines;
+}
+
+describe("applyChangeset unpacks what GNU tar unpacks", () => {
+  it("gives the tree tar -x gives, however the stream is split", async () => {
+    const root = await scratch.dir();
+    sh(root, `mkdir -p src/etc/deep/${"n".repeat(100)} src/var/shared src/empty-dir && cd src
+      echo conf > etc/conf && head -c 200000 /dev/urandom > etc/big && : > etc/empty
+      echo long > etc/deep/${"n".repeat(100)}/${"f".repeat(100)}
+      echo suid > suid && chown 1000:1000 suid && chmod 4755 suid
+      echo sgid > sgid && chown 0:50 sgid && chmod 2711 sgid
+      chown 1000:1000 var/shared && chmod 2775 var/shared && echo inherits > var/shared/f && chown 7:8 var/shared/f
+      echo root > var/shared/root-owned && ln -s f var/shared/root-link && mkdir var/shared/root-dir && chown -h 0:0 var/shared/root-*
+      ln etc/conf etc/conf-hardlink && ln -s ${"../".repeat(40)}etc/conf long-symlink && chown -h 5:6 long-symlink
+      mkfifo fifo && chmod 640 fifo
+      setfattr -n user.note -v 0x00ff0aff etc/conf && setfattr -n security.capability -v 0x0100000200100000000000000000000000000000 sgid
+      chmod 555 empty-dir && touch -h -d @1000000000 long-symlink && touch -d @1234567890 etc/deep etc/conf empty-dir
+      touch -d @1500000000.5 .`);
+    sh(root, "tar --format=pax --xattrs --xattrs-include='*' --numeric-owner -cf layer.tar -C src . && mkdir by-tar && tar --xattrs --xattrs-include='*' -xpf layer.tar -C by-tar");
+    const expected = await metadataTree(path.join(root, "by-tar"));
+    expect(expected).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^suid file \w+ nlink=1 4755 1000:1000 /),
+        expect.stringMatching(/^sgid file \w+ nlink=1 2711 0:50 \d+ security.capability=01000002/),
+        expect.stringMatching(/^var\/shared\/f file \w+ nlink=1 644 7:8 /),
+        // Made in a setgid dir of group 1000, they would get that group without a chown.
+        expect.stringMatching(/^var\/shared\/root-owned file \w+ nlink=1 644 0:0 /),
+        expect.stringMatching(/^var\/shared\/root-link -> f 777 0:0 /),
+        expect.stringMatching(/^var\/shared\/root-dir dir 2755 0:0 /),
+        expect.stringMatching(/^etc\/conf file \w+ nlink=2 644 0:0 1234567890 user.note=00ff0aff$/),
+        expect.stringMatching(/^empty-dir dir 555 0:0 1234567890 $/),
+        expect.stringMatching(/^fifo special 10640 640 0:0 /),
+        expect.stringMatching(/^long-symlink -> (\.\.\/){40}etc\/conf 777 5:6 1000000000 $/),
+      ]),
+    );
+    const bytes = await readFile(path.join(root, "layer.tar"));
+    for (const [i, sizes] of [[bytes.length], [1, 2, 5000], [777, 1, 4096], [511, 513]].entries()) {
+      const dest = path.join(root, `applied-${i}`);
+      const result = await applyChangeset(chunked(bytes, sizes), dest, { mode: "overlay" });
+      expect(await metadataTree(dest), `chunks of ${sizes.join(",")}`).toEqual(expected);
+      // big, then conf, long, suid, sgid, f and root-owned (the hardlink carries no content)
+      expect(result.bytes).toBe(200_000 + 5 + 5 + 5 + 5 + 9 + 5);
+    }
+  });
+
+  it("rejects with errors that name the entry", async () => {
+    const root = await scratch.dir();
+    const notADir = await applyChangeset(tarOf([{ name: "a", content: "x" }, { name: "a/b", content: "y" }]), path.join(root, "one"), { mode: "overlay" }).catch((e: unknown) => e);
+    expect(String(notADir)).toMatch(/layer entry "a\/b": its parent a is not a directory/);
+    const whole = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      tarOf([{ name: "f", content: "x".repeat(3000) }])
+        .on("data", (c: Buffer) => chunks.push(c))
+        .on("end", () => resolve(Buffer.concat(chunks)))
+        .on("error", reject);
+    });
+    const truncated = await applyChangeset(chunked(whole.subarray(0, 2000), [100]), path.join(root, "two"), { mode: "overlay" }).catch((e: unknown) => e);
+    expect(truncated).toBeInstanceOf(TarFormatError);
+    expect(String(truncated)).toMatch(/ends inside the content of f/);
   });
 });
 

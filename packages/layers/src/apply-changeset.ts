@@ -1,10 +1,13 @@
 // The applier: a changeset tar -> files, refusing every entry that could write outside the root.
-import type { BigIntStats } from "node:fs";
-import { lstat, mkdir, readdir, rm } from "node:fs/promises";
+// It works chunk by chunk: the parser hands out headers and views of content as they arrive,
+// and each entry is made with synchronous syscalls (no promise per file), so a layer unpacks at
+// the speed of the syscalls themselves; the event loop turns between chunks.
+import { lstatSync, mkdirSync, readdirSync, rmSync, type Stats } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./changeset-tar.js";
 import { LayerSecurityError } from "./errors.js";
-import { readTarEntries, type TarEntryHeader } from "./tar-format.js";
-import { isErrno, isWhiteout, TreeWriter } from "./tree-writer.js";
+import { TarParser, type TarEntryHeader, type TarPiece } from "./tar-format.js";
+import { isErrno, isWhiteout, TreeWriter, type EntryMeta, type OpenFile } from "./tree-writer.js";
 import { isContentXattr, OPAQUE_XATTR } from "./xattrs.js";
 
 export interface ApplyChangesetOptions {
@@ -34,11 +37,205 @@ function components(name: string, entry: string, what: string): string[] {
   return parts;
 }
 
-function lstatOrNull(file: string): Promise<BigIntStats | null> {
-  return lstat(file, { bigint: true }).catch((e: unknown) => {
+function lstatOrNull(file: string): Stats | null {
+  try {
+    return lstatSync(file);
+  } catch (e) {
     if (isErrno(e, "ENOENT")) return null;
     throw e;
-  });
+  }
+}
+
+/** Applies tar pieces to a tree, one entry at a time, with synchronous file system calls. */
+class ChangesetApplier {
+  readonly result: ApplyChangesetResult = { entries: 0, bytes: 0 };
+  private readonly merge: boolean;
+  /** Dirs known to be real directories (not symlinks) during this apply; their parents are too. */
+  private readonly safeDirs = new Set<string>([""]);
+  /** Paths this tar wrote; an opaque marker keeps them (merge mode). */
+  private readonly written = new Set<string>();
+  /** The regular file whose content is arriving. */
+  private file: OpenFile | undefined;
+
+  constructor(
+    private readonly writer: TreeWriter,
+    private readonly options: ApplyChangesetOptions,
+  ) {
+    this.merge = options.mode === "merge";
+  }
+
+  apply(piece: TarPiece): void {
+    if (piece.kind === "header") return this.entry(piece.header);
+    const file = this.file;
+    if (file === undefined) return; // content of an entry that is not a regular file
+    file.write(piece.bytes);
+    this.result.bytes += piece.bytes.length;
+    if (piece.last) {
+      this.file = undefined;
+      file.finish();
+    }
+  }
+
+  /** Closes the file being written, if any (after an error). */
+  close(): void {
+    this.file?.close();
+    this.file = undefined;
+  }
+
+  finish(): Promise<void> {
+    return this.writer.finish();
+  }
+
+  private entry(header: TarEntryHeader): void {
+    const entry = header.name;
+    const parts = components(entry, entry, "the name");
+    this.result.entries++;
+    if (parts.length === 0) return; // the layer root itself: the rootfs root keeps its own metadata
+    const base = parts[parts.length - 1]!;
+    const rel = parts.join("/");
+    const parent = parts.length === 1 ? "" : rel.slice(0, rel.length - base.length - 1);
+
+    if (base === OPAQUE_MARKER) {
+      if (this.merge) {
+        if (this.resolveParents(parent, entry, false)) this.clearLowerContents(parent);
+      } else {
+        this.resolveParents(parent, entry, true);
+        this.writer.setXattrs(parent, new Map([[OPAQUE_XATTR, Buffer.from("y")]]));
+      }
+      return;
+    }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const hidden = base.slice(WHITEOUT_PREFIX.length);
+      // Other ".wh..wh." names are AUFS bookkeeping, meaningless here.
+      if (hidden.startsWith(WHITEOUT_PREFIX)) return;
+      if (hidden === "" || hidden === "." || hidden === "..") throw new LayerSecurityError(entry, "whiteout of an invalid name");
+      const target = parent === "" ? hidden : `${parent}/${hidden}`;
+      if (this.merge) {
+        if (this.resolveParents(parent, entry, false)) this.clearSlot(target, false);
+        return;
+      }
+      this.resolveParents(parent, entry, true);
+      this.clearSlot(target, false);
+      this.writer.whiteout(target);
+      return;
+    }
+
+    this.checkAllowed(header, entry);
+    let linkTarget: string | undefined;
+    if (header.type === "link") {
+      const targetParts = components(header.linkname, entry, "the hardlink target");
+      linkTarget = targetParts.join("/");
+      const inside = targetParts.length > 0 && this.resolveParents(targetParts.slice(0, -1).join("/"), entry, false);
+      const st = inside ? lstatOrNull(this.writer.abs(linkTarget)) : null;
+      if (st === null || st.isDirectory() || isWhiteout(st)) {
+        throw new LayerSecurityError(entry, `hardlink target ${JSON.stringify(header.linkname)} is not a file already in the tree`);
+      }
+      if (linkTarget === rel) return;
+    }
+    this.resolveParents(parent, entry, true);
+    if (this.merge) this.written.add(rel);
+    const meta: EntryMeta = { mode: header.mode, uid: header.uid, gid: header.gid, mtime: header.mtime };
+    switch (header.type) {
+      case "directory":
+        this.replacing(rel, true, () => this.writer.dir(rel, meta));
+        this.safeDirs.add(rel);
+        break;
+      case "file": {
+        const file = this.replacing(rel, false, () => this.writer.createFile(rel, meta));
+        if (header.size === 0) file.finish();
+        else this.file = file;
+        break;
+      }
+      case "symlink":
+        this.replacing(rel, false, () => this.writer.symlink(rel, header.linkname, meta));
+        break;
+      case "link":
+        this.replacing(rel, false, () => this.writer.hardlink(rel, linkTarget!));
+        break;
+      case "fifo":
+        this.clearSlot(rel, false);
+        this.writer.special(rel, "p", meta);
+        break;
+      case "char":
+      case "block":
+        this.clearSlot(rel, false);
+        this.writer.special(rel, header.type === "char" ? "c" : "b", meta, header.devmajor, header.devminor);
+        break;
+    }
+    // After creating: clearing a slot forgets the xattrs queued for it.
+    if (header.type !== "link" && header.xattrs.size > 0) {
+      this.writer.setXattrs(rel, new Map([...header.xattrs].filter(([name]) => isContentXattr(name))));
+    }
+  }
+
+  private checkAllowed(header: TarEntryHeader, entry: string): void {
+    if (header.type !== "char" && header.type !== "block") return;
+    if (!this.merge && header.type === "char" && header.devmajor === 0 && header.devminor === 0) {
+      throw new LayerSecurityError(entry, "a 0/0 character device would be read as a whiteout in overlay format");
+    }
+    if (!this.options.allowDevices) throw new LayerSecurityError(entry, `${header.type} device nodes are not allowed in layers (allowDevices is off)`);
+  }
+
+  /**
+   * Checks every component of parent (a relative dir path) is a real dir; creates missing ones
+   * when asked, else returns false for a missing one.
+   */
+  private resolveParents(parent: string, entry: string, create: boolean): boolean {
+    if (this.safeDirs.has(parent)) return true;
+    let rel = "";
+    for (const part of parent.split("/")) {
+      rel = rel === "" ? part : `${rel}/${part}`;
+      if (this.safeDirs.has(rel)) continue;
+      const st = lstatOrNull(this.writer.abs(rel));
+      if (st === null) {
+        if (!create) return false;
+        mkdirSync(this.writer.abs(rel), { mode: 0o755 });
+      } else if (st.isSymbolicLink()) {
+        throw new LayerSecurityError(entry, `its parent ${rel} is a symlink; writing through it could leave the root`);
+      } else if (!st.isDirectory()) {
+        throw new Error(`layer entry ${JSON.stringify(entry)}: its parent ${rel} is not a directory`);
+      }
+      this.safeDirs.add(rel);
+    }
+    return true;
+  }
+
+  /** Creates an entry; when something is in its way (EEXIST), clears the slot and creates it again. */
+  private replacing<T>(rel: string, keepDir: boolean, create: () => T): T {
+    try {
+      return create();
+    } catch (e) {
+      if (!isErrno(e, "EEXIST")) throw e;
+    }
+    this.clearSlot(rel, keepDir);
+    return create();
+  }
+
+  /** Removes what is at rel, unless it is a dir and a dir is to be written there (keepDir). */
+  private clearSlot(rel: string, keepDir: boolean): void {
+    const st = lstatOrNull(this.writer.abs(rel));
+    if (st === null || (keepDir && st.isDirectory())) return;
+    this.remove(rel, st.isDirectory());
+  }
+
+  /** Removes rel and what is known about it; only a dir needs a look at everything known. */
+  private remove(rel: string, isDir: boolean): void {
+    rmSync(this.writer.abs(rel), { recursive: true, force: true });
+    if (isDir) {
+      this.safeDirs.delete(rel);
+      for (const dir of this.safeDirs) if (dir.startsWith(`${rel}/`)) this.safeDirs.delete(dir);
+    }
+    this.writer.forget(rel, isDir);
+  }
+
+  /** Merge mode: deletes everything under rel that this tar did not write. */
+  private clearLowerContents(rel: string): void {
+    for (const dirent of readdirSync(this.writer.abs(rel), { withFileTypes: true })) {
+      const child = rel === "" ? dirent.name : `${rel}/${dirent.name}`;
+      if (!this.written.has(child)) this.remove(child, dirent.isDirectory());
+      else if (dirent.isDirectory()) this.clearLowerContents(child);
+    }
+  }
 }
 
 /**
@@ -52,144 +249,18 @@ export async function applyChangeset(
   options: ApplyChangesetOptions,
 ): Promise<ApplyChangesetResult> {
   await mkdir(destDir, { recursive: true });
-  const writer = new TreeWriter(destDir);
-  const merge = options.mode === "merge";
-  // Dirs known to be real directories (not symlinks) during this apply.
-  const safeDirs = new Set<string>([""]);
-  // Paths this tar wrote; an opaque marker keeps them (merge mode).
-  const written = new Set<string>();
-  let entries = 0;
-  let bytes = 0;
-
-  const forgetSubtree = (rel: string): void => {
-    for (const dir of safeDirs) if (dir === rel || dir.startsWith(`${rel}/`)) safeDirs.delete(dir);
-    writer.forget(rel);
-  };
-
-  /** Checks every parent component is a real dir; creates missing ones when asked. */
-  const resolveParents = async (parts: readonly string[], entry: string, create: boolean): Promise<boolean> => {
-    let rel = "";
-    for (const part of parts) {
-      rel = rel === "" ? part : `${rel}/${part}`;
-      if (safeDirs.has(rel)) continue;
-      const st = await lstatOrNull(writer.abs(rel));
-      if (st === null) {
-        if (!create) return false;
-        await mkdir(writer.abs(rel), { mode: 0o755 });
-      } else if (st.isSymbolicLink()) {
-        throw new LayerSecurityError(entry, `its parent ${rel} is a symlink; writing through it could leave the root`);
-      } else if (!st.isDirectory()) {
-        throw new Error(`layer entry ${JSON.stringify(entry)}: its parent ${rel} is not a directory`);
-      }
-      safeDirs.add(rel);
+  const applier = new ChangesetApplier(new TreeWriter(destDir), options);
+  const parser = new TarParser();
+  try {
+    // Reads to the end even after the end-of-archive blocks: the same stream may be hashed.
+    for await (const chunk of tar as AsyncIterable<Buffer | string>) {
+      parser.write(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+      for (let piece = parser.next(); piece !== null; piece = parser.next()) applier.apply(piece);
     }
-    return true;
-  };
-
-  /** Removes what is at rel, unless it is a dir and a dir is to be written there (keepDir). */
-  const clearSlot = async (rel: string, keepDir: boolean): Promise<void> => {
-    const st = await lstatOrNull(writer.abs(rel));
-    if (st === null || (keepDir && st.isDirectory())) return;
-    await rm(writer.abs(rel), { recursive: true, force: true });
-    forgetSubtree(rel);
-  };
-
-  /** Merge mode: deletes everything under rel that this tar did not write. */
-  const clearLowerContents = async (rel: string): Promise<void> => {
-    for (const name of await readdir(writer.abs(rel))) {
-      const child = rel === "" ? name : `${rel}/${name}`;
-      if (!written.has(child)) {
-        await rm(writer.abs(child), { recursive: true, force: true });
-        forgetSubtree(child);
-      } else if ((await lstat(writer.abs(child))).isDirectory()) {
-        await clearLowerContents(child);
-      }
-    }
-  };
-
-  const checkAllowed = (header: TarEntryHeader, entry: string): void => {
-    if (header.type !== "char" && header.type !== "block") return;
-    if (!merge && header.type === "char" && header.devmajor === 0 && header.devminor === 0) {
-      throw new LayerSecurityError(entry, "a 0/0 character device would be read as a whiteout in overlay format");
-    }
-    if (!options.allowDevices) throw new LayerSecurityError(entry, `${header.type} device nodes are not allowed in layers (allowDevices is off)`);
-  };
-
-  for await (const { header, body } of readTarEntries(tar as AsyncIterable<Buffer>)) {
-    const entry = header.name;
-    const parts = components(header.name, entry, "the name");
-    entries++;
-    if (parts.length === 0) continue; // the layer root itself: the rootfs root keeps its own metadata
-    const base = parts[parts.length - 1]!;
-    const parentParts = parts.slice(0, -1);
-    const parent = parentParts.join("/");
-    const rel = parts.join("/");
-
-    if (base === OPAQUE_MARKER) {
-      if (merge) {
-        if (await resolveParents(parentParts, entry, false)) await clearLowerContents(parent);
-      } else {
-        await resolveParents(parentParts, entry, true);
-        writer.setXattrs(parent, new Map([[OPAQUE_XATTR, Buffer.from("y")]]));
-      }
-      continue;
-    }
-    if (base.startsWith(WHITEOUT_PREFIX)) {
-      const hidden = base.slice(WHITEOUT_PREFIX.length);
-      // Other ".wh..wh." names are AUFS bookkeeping, meaningless here.
-      if (hidden.startsWith(WHITEOUT_PREFIX)) continue;
-      if (hidden === "" || hidden === "." || hidden === "..") throw new LayerSecurityError(entry, "whiteout of an invalid name");
-      const target = parent === "" ? hidden : `${parent}/${hidden}`;
-      if (merge) {
-        if (await resolveParents(parentParts, entry, false)) await clearSlot(target, false);
-      } else {
-        await resolveParents(parentParts, entry, true);
-        await clearSlot(target, false);
-        await writer.whiteout(target);
-      }
-      continue;
-    }
-
-    checkAllowed(header, entry);
-    let linkTarget: string | undefined;
-    if (header.type === "link") {
-      const targetParts = components(header.linkname, entry, "the hardlink target");
-      linkTarget = targetParts.join("/");
-      const inside = targetParts.length > 0 && (await resolveParents(targetParts.slice(0, -1), entry, false));
-      const st = inside ? await lstatOrNull(writer.abs(linkTarget)) : null;
-      if (st === null || st.isDirectory() || isWhiteout(st)) {
-        throw new LayerSecurityError(entry, `hardlink target ${JSON.stringify(header.linkname)} is not a file already in the tree`);
-      }
-      if (linkTarget === rel) continue;
-    }
-    await resolveParents(parentParts, entry, true);
-    await clearSlot(rel, header.type === "directory");
-    const meta = { mode: header.mode, uid: header.uid, gid: header.gid, mtime: header.mtime };
-    switch (header.type) {
-      case "directory":
-        await writer.dir(rel, meta);
-        safeDirs.add(rel);
-        break;
-      case "file":
-        bytes += await writer.file(rel, body, meta);
-        break;
-      case "symlink":
-        await writer.symlink(rel, header.linkname, meta);
-        break;
-      case "link":
-        await writer.hardlink(rel, linkTarget!);
-        break;
-      case "fifo":
-        await writer.special(rel, "p", meta);
-        break;
-      case "char":
-      case "block":
-        await writer.special(rel, header.type === "char" ? "c" : "b", meta, header.devmajor, header.devminor);
-        break;
-    }
-    if (header.type !== "link") writer.setXattrs(rel, new Map([...header.xattrs].filter(([name]) => isContentXattr(name))));
-    if (merge) written.add(rel);
+    parser.end();
+    await applier.finish();
+  } finally {
+    applier.close();
   }
-  await writer.finish();
-  return { entries, bytes };
+  return applier.result;
 }

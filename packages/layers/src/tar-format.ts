@@ -40,9 +40,13 @@ const MAX_OCTAL_11 = 0o77777777777;
 /** PAX and GNU long-name records are held in memory; a bigger one is not a real layer. */
 const MAX_META_RECORD = 1 << 20;
 
+function paddingOf(size: number): number {
+  return (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK;
+}
+
 /** Zero bytes that pad `size` content bytes up to a whole block. */
 export function tarPadding(size: number): Buffer {
-  return Buffer.alloc((TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK);
+  return Buffer.alloc(paddingOf(size));
 }
 
 /** The two zero blocks that end an archive. */
@@ -153,60 +157,20 @@ export class TarFormatError extends Error {
   override readonly name = "TarFormatError";
 }
 
-/** Reads exact byte counts from an async byte stream. */
-class ByteReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private ended = false;
-  constructor(private readonly source: AsyncIterator<Buffer | string>) {}
+/** One step of parsing: an entry's header, or the next piece of the current entry's content. */
+export type TarPiece =
+  | { kind: "header"; header: TarEntryHeader }
+  | {
+      kind: "content";
+      /** A view into the chunk it arrived in: valid until the next write(). */
+      bytes: Buffer;
+      /** Whether these are the entry's last content bytes. */
+      last: boolean;
+    };
 
-  private async fill(n: number): Promise<void> {
-    while (this.buffered < n && !this.ended) {
-      const next = await this.source.next();
-      if (next.done) this.ended = true;
-      else {
-        const chunk = typeof next.value === "string" ? Buffer.from(next.value) : next.value;
-        this.chunks.push(chunk);
-        this.buffered += chunk.length;
-      }
-    }
-  }
-
-  /** Up to `max` bytes that are already here or arrive next; empty at end of stream. */
-  async some(max: number): Promise<Buffer> {
-    await this.fill(1);
-    const first = this.chunks[0];
-    if (!first) return Buffer.alloc(0);
-    const piece = first.subarray(0, max);
-    if (piece.length === first.length) this.chunks.shift();
-    else this.chunks[0] = first.subarray(max);
-    this.buffered -= piece.length;
-    return piece;
-  }
-
-  /** Exactly n bytes; null at a clean end of stream; throws if the stream ends inside them. */
-  async exact(n: number, what: string): Promise<Buffer | null> {
-    await this.fill(n);
-    if (this.buffered === 0 && this.ended) return null;
-    if (this.buffered < n) throw new TarFormatError(`tar stream ends inside ${what}`);
-    const all = Buffer.concat(this.chunks);
-    this.chunks = all.length > n ? [all.subarray(n)] : [];
-    this.buffered -= n;
-    return all.subarray(0, n);
-  }
-
-  async skip(n: number, what: string): Promise<void> {
-    while (n > 0) {
-      const piece = await this.some(n);
-      if (piece.length === 0) throw new TarFormatError(`tar stream ends inside ${what}`);
-      n -= piece.length;
-    }
-  }
-
-  async drain(): Promise<void> {
-    while ((await this.some(1 << 16)).length > 0);
-  }
-}
+const EMPTY = Buffer.alloc(0);
+const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
+const XATTR_PREFIX = "SCHILY.xattr.";
 
 function readString(block: Buffer, offset: number, width: number): Buffer {
   const field = block.subarray(offset, offset + width);
@@ -215,18 +179,26 @@ function readString(block: Buffer, offset: number, width: number): Buffer {
 }
 
 function readNumber(block: Buffer, offset: number, width: number, field: string): number {
-  const bytes = block.subarray(offset, offset + width);
-  if (bytes[0]! & 0x80) {
+  const end = offset + width;
+  if (block[offset]! & 0x80) {
     // GNU base-256: big-endian, top bit of the first byte is the marker.
-    if (bytes[0]! & 0x40) throw new TarFormatError(`negative ${field} in tar header`);
-    let value = bytes[0]! & 0x3f;
-    for (const byte of bytes.subarray(1)) value = value * 256 + byte;
+    if (block[offset]! & 0x40) throw new TarFormatError(`negative ${field} in tar header`);
+    let value = block[offset]! & 0x3f;
+    for (let i = offset + 1; i < end; i++) value = value * 256 + block[i]!;
     return value;
   }
-  const text = bytes.toString("latin1").replace(/[\0 ]+$/, "").replace(/^ +/, "");
-  if (text === "") return 0;
-  if (!/^[0-7]+$/.test(text)) throw new TarFormatError(`bad ${field} field in tar header: ${JSON.stringify(text)}`);
-  return parseInt(text, 8);
+  // Octal digits, optionally led by spaces and ended by NULs or spaces.
+  let i = offset;
+  while (i < end && block[i] === 0x20) i++;
+  let value = 0;
+  for (; i < end && block[i]! >= 0x30 && block[i]! <= 0x37; i++) value = value * 8 + (block[i]! - 0x30);
+  for (; i < end; i++) {
+    if (block[i] !== 0 && block[i] !== 0x20) {
+      const text = block.subarray(offset, end).toString("latin1").replace(/[\0 ]+$/, "");
+      throw new TarFormatError(`bad ${field} field in tar header: ${JSON.stringify(text)}`);
+    }
+  }
+  return value;
 }
 
 function parsePax(data: Buffer, into: Map<string, Buffer>): void {
@@ -245,23 +217,23 @@ function parsePax(data: Buffer, into: Map<string, Buffer>): void {
   }
 }
 
-function typeOf(flag: string): TarEntryType | undefined {
+function typeOf(flag: number): TarEntryType | undefined {
   switch (flag) {
-    case "0":
-    case "\0":
-    case "7":
+    case 0x30: // "0"
+    case 0x00: // pre-POSIX regular file
+    case 0x37: // "7", contiguous file
       return "file";
-    case "1":
+    case 0x31:
       return "link";
-    case "2":
+    case 0x32:
       return "symlink";
-    case "3":
+    case 0x33:
       return "char";
-    case "4":
+    case 0x34:
       return "block";
-    case "5":
+    case 0x35:
       return "directory";
-    case "6":
+    case 0x36:
       return "fifo";
     default:
       return undefined;
@@ -276,60 +248,157 @@ function cleanName(name: string): string {
   return out === "." ? "" : out;
 }
 
-export interface TarEntry {
-  header: TarEntryHeader;
-  /** The entry's content; what the consumer leaves unread is skipped. */
-  body: AsyncIterable<Buffer>;
+function isZeroBlock(block: Buffer): boolean {
+  for (let i = 0; i < TAR_BLOCK; i++) if (block[i] !== 0) return false;
+  return true;
 }
 
 /**
- * Parses a tar stream (ustar, PAX incl. binary SCHILY.xattr values, GNU long names, base-256
- * numbers) entry by entry, streaming content. Checksums are verified.
+ * A push parser for tar streams (ustar, PAX incl. binary SCHILY.xattr values, GNU long names,
+ * base-256 numbers); checksums are verified. It works on the chunks as they arrive, with no
+ * promise per entry and no copying of content: write() a chunk, then call next() until it
+ * returns null, then write() the next chunk; call end() when the input ends. Only a header or
+ * extended header split across chunks is copied.
  */
-export async function* readTarEntries(stream: AsyncIterable<Buffer | string>): AsyncGenerator<TarEntry> {
-  const source = stream[Symbol.asyncIterator]();
-  try {
-    yield* parseEntries(new ByteReader(source));
-  } finally {
-    // Stops (and for a Node stream, destroys) the input when the consumer gives up early.
-    await source.return?.();
-  }
-}
+export class TarParser {
+  private chunk: Buffer = EMPTY;
+  private at = 0;
+  /** A header block or extended header being assembled across chunks. */
+  private held: Buffer | undefined;
+  private heldLength = 0;
+  private state: "header" | "meta" | "content" | "padding" | "end" = "header";
+  /** Bytes still to come of the current extended header, content or padding. */
+  private left = 0;
+  /** What the current bytes belong to, for "ends inside ..." errors. */
+  private inside = "a header block";
+  /** Zero bytes after the current entry's content. */
+  private contentPadding = 0;
+  private metaFlag = 0;
+  private readonly globalPax = new Map<string, Buffer>();
+  private pax: Map<string, Buffer> | undefined;
+  private longName: string | undefined;
+  private longLink: string | undefined;
 
-async function* parseEntries(reader: ByteReader): AsyncGenerator<TarEntry> {
-  const globalPax = new Map<string, Buffer>();
-  let pax: Map<string, Buffer> | undefined;
-  let longName: string | undefined;
-  let longLink: string | undefined;
-  for (;;) {
-    const block = await reader.exact(TAR_BLOCK, "a header block");
-    if (block === null) return; // tolerated: archives that end without the zero blocks
-    if (block.every((b) => b === 0)) {
-      await reader.drain();
-      return;
+  /** Hands over the next chunk; the previous one must be used up (next() returned null). */
+  write(chunk: Buffer): void {
+    if (this.at < this.chunk.length) throw new Error("TarParser.write() before next() returned null");
+    this.chunk = chunk;
+    this.at = 0;
+  }
+
+  /** The next header or content piece from the bytes written so far; null when more are needed. */
+  next(): TarPiece | null {
+    for (;;) {
+      switch (this.state) {
+        case "header": {
+          const block = this.take(TAR_BLOCK);
+          if (block === null) return null;
+          const header = this.parseHeader(block);
+          if (header !== null) return { kind: "header", header };
+          break;
+        }
+        case "meta": {
+          const data = this.take(this.left);
+          if (data === null) return null;
+          this.takeMeta(data);
+          this.toPadding(data.length);
+          break;
+        }
+        case "content": {
+          const n = Math.min(this.left, this.chunk.length - this.at);
+          if (n === 0) return null;
+          const bytes = this.chunk.subarray(this.at, this.at + n);
+          this.at += n;
+          this.left -= n;
+          const last = this.left === 0;
+          if (last) {
+            this.state = "padding";
+            this.left = this.contentPadding;
+          }
+          return { kind: "content", bytes, last };
+        }
+        case "padding": {
+          const n = Math.min(this.left, this.chunk.length - this.at);
+          this.at += n;
+          this.left -= n;
+          if (this.left > 0) return null;
+          this.state = "header";
+          this.inside = "a header block";
+          break;
+        }
+        case "end":
+          // Whatever follows the end-of-archive blocks is read and ignored.
+          this.at = this.chunk.length;
+          return null;
+      }
+    }
+  }
+
+  /** Declares the input complete; throws if it stopped inside an entry. */
+  end(): void {
+    const clean = this.state === "end" || (this.state === "header" && this.heldLength === 0 && this.at === this.chunk.length);
+    if (!clean) throw new TarFormatError(`tar stream ends inside ${this.inside}`);
+  }
+
+  /** Exactly n bytes (a view when they are in one chunk, else assembled), or null for now. */
+  private take(n: number): Buffer | null {
+    const available = this.chunk.length - this.at;
+    if (this.heldLength === 0 && available >= n) {
+      const bytes = this.chunk.subarray(this.at, this.at + n);
+      this.at += n;
+      return bytes;
+    }
+    if (this.held === undefined || this.held.length !== n) this.held = Buffer.allocUnsafe(n);
+    const copied = this.chunk.copy(this.held, this.heldLength, this.at, this.at + Math.min(available, n - this.heldLength));
+    this.at += copied;
+    this.heldLength += copied;
+    if (this.heldLength < n) return null;
+    const bytes = this.held;
+    this.held = undefined;
+    this.heldLength = 0;
+    return bytes;
+  }
+
+  private toPadding(size: number): void {
+    this.state = "padding";
+    this.left = paddingOf(size);
+  }
+
+  private takeMeta(data: Buffer): void {
+    if (this.metaFlag === 0x78) parsePax(data, (this.pax ??= new Map()));
+    else if (this.metaFlag === 0x67) parsePax(data, this.globalPax);
+    else if (this.metaFlag === 0x4c) this.longName = readString(data, 0, data.length).toString("utf8");
+    else this.longLink = readString(data, 0, data.length).toString("utf8");
+  }
+
+  /** An entry's header, or null for an extended header or the end of the archive. */
+  private parseHeader(block: Buffer): TarEntryHeader | null {
+    if (isZeroBlock(block)) {
+      this.state = "end";
+      return null;
     }
     let sum = 0;
-    for (let i = 0; i < TAR_BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+    for (let i = 0; i < TAR_BLOCK; i++) sum += block[i]!;
+    for (let i = 148; i < 156; i++) sum += 0x20 - block[i]!;
     if (sum !== readNumber(block, 148, 8, "checksum")) throw new TarFormatError("tar header checksum mismatch (not a tar stream, or corrupted)");
-    const flag = String.fromCharCode(block[156]!);
+    const flag = block[156]!;
     let size = readNumber(block, 124, 12, "size");
-    if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
+    if (flag === 0x78 || flag === 0x67 || flag === 0x4c || flag === 0x4b) {
+      // "x" PAX, "g" global PAX, "L" GNU long name, "K" GNU long link name
       if (size > MAX_META_RECORD) throw new TarFormatError(`tar extended header of ${size} bytes is too large`);
-      const data = (await reader.exact(size, "an extended header")) ?? Buffer.alloc(0);
-      await reader.skip(tarPadding(size).length, "an extended header");
-      if (flag === "x") parsePax(data, (pax ??= new Map()));
-      else if (flag === "g") parsePax(data, globalPax);
-      else if (flag === "L") longName = readString(data, 0, data.length).toString("utf8");
-      else longLink = readString(data, 0, data.length).toString("utf8");
-      continue;
+      this.metaFlag = flag;
+      this.state = "meta";
+      this.left = size;
+      this.inside = "an extended header";
+      return null;
     }
     const type = typeOf(flag);
-    if (!type) throw new TarFormatError(`unsupported tar entry type '${flag}'`);
-    const records = new Map([...globalPax, ...(pax ?? [])]);
-    const ustar = block.subarray(257, 263).toString("latin1") === "ustar\0";
+    if (!type) throw new TarFormatError(`unsupported tar entry type '${String.fromCharCode(flag)}'`);
+    const records = this.pax === undefined ? this.globalPax : this.globalPax.size === 0 ? this.pax : new Map([...this.globalPax, ...this.pax]);
+    const ustar = block.toString("latin1", 257, 263) === "ustar\0";
     const prefix = ustar ? readString(block, 345, 155).toString("utf8") : "";
     const plainName = readString(block, 0, 100).toString("utf8");
-    const rawName = records.get("path")?.toString("utf8") ?? longName ?? (prefix ? `${prefix}/${plainName}` : plainName);
+    const rawName = records.get("path")?.toString("utf8") ?? this.longName ?? (prefix ? `${prefix}/${plainName}` : plainName);
     const numberRecord = (key: string, fallback: number): number => {
       const value = records.get(key);
       if (value === undefined) return fallback;
@@ -337,11 +406,16 @@ async function* parseEntries(reader: ByteReader): AsyncGenerator<TarEntry> {
       if (!Number.isFinite(n) || n < 0) throw new TarFormatError(`bad PAX ${key} value for ${rawName}`);
       return Math.floor(n);
     };
-    size = numberRecord("size", size);
-    const xattrs = new Map<string, Buffer>();
-    for (const [key, value] of records) {
-      if (key.startsWith("SCHILY.xattr.")) xattrs.set(key.slice("SCHILY.xattr.".length), value);
+    let xattrs = NO_XATTRS;
+    if (records.size > 0) {
+      size = numberRecord("size", size);
+      for (const [key, value] of records) {
+        if (!key.startsWith(XATTR_PREFIX)) continue;
+        if (xattrs === NO_XATTRS) xattrs = new Map();
+        (xattrs as Map<string, Buffer>).set(key.slice(XATTR_PREFIX.length), value);
+      }
     }
+    const device = type === "char" || type === "block";
     const header: TarEntryHeader = {
       name: cleanName(rawName),
       type,
@@ -350,25 +424,20 @@ async function* parseEntries(reader: ByteReader): AsyncGenerator<TarEntry> {
       gid: numberRecord("gid", readNumber(block, 116, 8, "gid")),
       size,
       mtime: numberRecord("mtime", readNumber(block, 136, 12, "mtime")),
-      linkname: records.get("linkpath")?.toString("utf8") ?? longLink ?? readString(block, 157, 100).toString("utf8"),
-      devmajor: type === "char" || type === "block" ? readNumber(block, 329, 8, "devmajor") : 0,
-      devminor: type === "char" || type === "block" ? readNumber(block, 337, 8, "devminor") : 0,
+      linkname: records.get("linkpath")?.toString("utf8") ?? this.longLink ?? readString(block, 157, 100).toString("utf8"),
+      devmajor: device ? readNumber(block, 329, 8, "devmajor") : 0,
+      devminor: device ? readNumber(block, 337, 8, "devminor") : 0,
       xattrs,
     };
-    pax = undefined;
-    longName = undefined;
-    longLink = undefined;
-
-    let remaining = size;
-    async function* body(): AsyncGenerator<Buffer> {
-      while (remaining > 0) {
-        const piece = await reader.some(Math.min(remaining, 1 << 16));
-        if (piece.length === 0) throw new TarFormatError(`tar stream ends inside the content of ${header.name}`);
-        remaining -= piece.length;
-        yield piece;
-      }
-    }
-    yield { header, body: body() };
-    await reader.skip(remaining + tarPadding(size).length, `the content of ${header.name}`);
+    this.pax = undefined;
+    this.longName = undefined;
+    this.longLink = undefined;
+    this.inside = `the content of ${header.name}`;
+    if (size > 0) {
+      this.state = "content";
+      this.left = size;
+      this.contentPadding = paddingOf(size);
+    } else this.toPadding(0);
+    return header;
   }
 }
