@@ -1,5 +1,5 @@
 // Extended attributes of whole trees, through the syscalls addon (Node has no xattr API).
-import { readdirSync } from "node:fs";
+import { lstatSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { readXattrs, setXattr } from "@tsbuild/syscalls";
 
@@ -48,7 +48,8 @@ export async function readTreeXattrs(root: string): Promise<TreeXattrs> {
     if (xattrs) result.xattrs.set(rel, xattrs);
   };
   visit("", absRoot);
-  const dirs: [rel: string, abs: string][] = [["", absRoot]];
+  // The root may be a single file (a `cp` of one file).
+  const dirs: [rel: string, abs: string][] = lstatSync(absRoot).isDirectory() ? [["", absRoot]] : [];
   for (let done = 1; dirs.length > 0; done++) {
     const [rel, abs] = dirs.pop()!;
     for (const child of readdirSync(abs, { withFileTypes: true })) {

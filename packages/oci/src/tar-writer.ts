@@ -1,6 +1,5 @@
 // Writes a tar of regular files whose contents are streamed in one at a time, with fixed
 // metadata (mode 0644, uid/gid 0, mtime 0) so the same content gives the same archive.
-import { pack as tarPack } from "tar-stream";
 import { pipeline } from "node:stream/promises";
 import { atomicFileSink, type AtomicFileSink } from "./files.js";
 
@@ -28,6 +27,8 @@ export async function writeTar(
   dest: string | NodeJS.WritableStream,
   fill: (tar: TarEntryWriter) => Promise<void>,
 ): Promise<void> {
+  // Loaded here, not at start: most runs write no archive (a no-op rebuild, say).
+  const { pack: tarPack } = await import("tar-stream");
   const pack = tarPack();
   const sink: AtomicFileSink | undefined = typeof dest === "string" ? atomicFileSink(dest) : undefined;
   const out = sink ? sink.stream : (dest as NodeJS.WritableStream);

@@ -66,7 +66,9 @@ function apiHost(registry: string): string {
 }
 
 export class Transport {
-  private agents: Promise<{ verified: https.Agent; unverified: https.Agent; plain: http.Agent }> | undefined;
+  /** Made on the first HTTPS request: reading the CA lists costs time a plain-HTTP (loopback) registry never needs. */
+  private tlsAgents: Promise<{ verified: https.Agent; unverified: https.Agent }> | undefined;
+  private plainAgent: http.Agent | undefined;
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
 
   constructor(private readonly options: TransportOptions) {}
@@ -77,8 +79,8 @@ export class Transport {
     return (this.options.insecureRegistries ?? []).some((r) => r === registry || r === host);
   }
 
-  private async getAgents() {
-    this.agents ??= (async () => {
+  private async getTlsAgents() {
+    this.tlsAgents ??= (async () => {
       const ca: string[] = [...tls.rootCertificates];
       for (const file of SYSTEM_CA_FILES) {
         const pem = await readFile(file, "utf8").catch(() => undefined);
@@ -97,20 +99,17 @@ export class Transport {
       return {
         verified: new https.Agent({ keepAlive: true, ca }),
         unverified: new https.Agent({ keepAlive: true, rejectUnauthorized: false }),
-        plain: new http.Agent({ keepAlive: true }),
       };
     })();
-    return this.agents;
+    return this.tlsAgents;
   }
 
   /** Closes idle keep-alive connections so the process can exit. */
   async close(): Promise<void> {
-    if (!this.agents) return;
-    const agents = await this.agents.catch(() => undefined);
-    if (!agents) return;
-    agents.verified.destroy();
-    agents.unverified.destroy();
-    agents.plain.destroy();
+    this.plainAgent?.destroy();
+    const agents = await this.tlsAgents?.catch(() => undefined);
+    agents?.verified.destroy();
+    agents?.unverified.destroy();
   }
 
   /**
@@ -119,7 +118,6 @@ export class Transport {
    * `registry` is whose request this is, for messages.
    */
   async send(url: URL, options: SendOptions, registry: string): Promise<IncomingMessage> {
-    const agents = await this.getAgents();
     const secure = url.protocol === "https:";
     const insecure = this.isInsecure(url.host);
     if (!secure && !insecure && !isLoopbackRegistry(url.host)) {
@@ -128,7 +126,7 @@ export class Transport {
         { kind: "insecure", registry },
       );
     }
-    const agent = !secure ? agents.plain : insecure ? agents.unverified : agents.verified;
+    const agent = !secure ? (this.plainAgent ??= new http.Agent({ keepAlive: true })) : insecure ? (await this.getTlsAgents()).unverified : (await this.getTlsAgents()).verified;
     const headers: Record<string, string | number> = { "user-agent": this.options.userAgent, ...options.headers };
     if (Buffer.isBuffer(options.body)) headers["content-length"] = options.body.length;
     const requestFn = secure ? https.request : http.request;
