@@ -36,7 +36,7 @@ export async function addFromSource(
   const plain: SelectedSource[] = [];
   for (const source of selected) {
     const hostPath = path.join(root.dir, source.rel);
-    const kind = source.stat.isFile() && instruction.unpack !== false ? archiveKind(await readHead(hostPath, 512)) : undefined;
+    const kind = source.stat.type === "file" && instruction.unpack !== false ? archiveKind(await readHead(hostPath, 512)) : undefined;
     // A compressed file that is not a tar inside is copied as it is, as Docker does.
     if (kind !== undefined && (await extractArchive(hostPath, kind, rootfs, destination.dest))) continue;
     plain.push(source);

@@ -2,24 +2,61 @@
 // and content digests for the files a COPY reads, through a persistent stat
 // cache so that unchanged files are never read twice.
 import { createHash } from "node:crypto";
-import { createReadStream, lstatSync, readdirSync, type BigIntStats } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { lstatSync, readdirSync, type BigIntStats } from "node:fs";
+import { open, readFile } from "node:fs/promises";
 import path from "node:path";
 import { ContextFilter, dockerignoreCandidates, parseDockerignore } from "@tsbuild/dockerfile";
 
 export type ContextEntryType = "file" | "dir" | "symlink" | "other";
 
+/**
+ * What the build needs of an lstat: a context of 20,000 files keeps one each, and a whole
+ * BigIntStats (a BigInt per field) costs ~1 KiB of heap.
+ */
+export interface EntryStat {
+  type: ContextEntryType;
+  /** st_mode, file type bits included. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  ino: number;
+  /** Whole milliseconds, as Date keeps them. */
+  atimeMs: number;
+  mtimeMs: number;
+  /** Nanoseconds, for the stat cache. */
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+export function entryStat(st: BigIntStats): EntryStat {
+  return {
+    type: entryType(st),
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    nlink: Number(st.nlink),
+    ino: Number(st.ino),
+    atimeMs: Number(st.atimeMs),
+    mtimeMs: Number(st.mtimeMs),
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+  };
+}
+
 export interface ContextEntry {
   /** Relative to the context root, `/`-separated. */
   path: string;
   type: ContextEntryType;
-  stat: BigIntStats;
+  stat: EntryStat;
 }
 
 /** The stat cache the index consults (the store's persistent one, or none). */
 export interface FileDigestCache {
-  lookup(path: string, stat: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }): string | undefined;
-  record(path: string, stat: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }, sha256: string): void;
+  lookup(path: string, stat: { size: number; mtimeNs: bigint; ctimeNs: bigint; ino: number }): string | undefined;
+  record(path: string, stat: { size: number; mtimeNs: bigint; ctimeNs: bigint; ino: number }, sha256: string): void;
 }
 
 export class BuildContextIndex {
@@ -35,8 +72,8 @@ export class BuildContextIndex {
   /** Walks `root`, leaving out what the ignore patterns exclude. */
   static scan(root: string, ignorePatterns: readonly string[], cache?: FileDigestCache): BuildContextIndex {
     const index = new BuildContextIndex(root, cache);
-    const rootStat = lstatSync(root, { bigint: true });
-    if (!rootStat.isDirectory()) throw new Error(`build context ${root} is not a directory`);
+    const rootStat = entryStat(lstatSync(root, { bigint: true }));
+    if (rootStat.type !== "dir") throw new Error(`build context ${root} is not a directory`);
     index.entries.set("", { path: "", type: "dir", stat: rootStat });
     const filter = new ContextFilter(ignorePatterns);
     const pending = new Map<string, ContextEntry>();
@@ -52,8 +89,8 @@ export class BuildContextIndex {
       names.sort(compareBytes);
       for (const name of names) {
         const rel = relDir === "" ? name : `${relDir}/${name}`;
-        const stat = lstatSync(path.join(root, rel), { bigint: true });
-        const entry: ContextEntry = { path: rel, type: entryType(stat), stat };
+        const stat = entryStat(lstatSync(path.join(root, rel), { bigint: true }));
+        const entry: ContextEntry = { path: rel, type: stat.type, stat };
         const visit = filter.visit(rel, entry.type === "dir");
         if (visit.action === "skip") continue;
         if (visit.action === "include") {
@@ -95,12 +132,23 @@ export class BuildContextIndex {
     const cached = this.cache?.lookup(rel, key);
     if (cached) return cached;
     const hash = createHash("sha256");
-    for await (const chunk of createReadStream(path.join(this.root, rel))) hash.update(chunk as Buffer);
+    const buffer = hashBuffers.pop() ?? Buffer.allocUnsafe(HASH_READ_SIZE);
+    const file = await open(path.join(this.root, rel), "r");
+    try {
+      for (let got; (got = (await file.read(buffer, 0, buffer.length, null)).bytesRead) > 0; ) hash.update(buffer.subarray(0, got));
+    } finally {
+      await file.close();
+      hashBuffers.push(buffer);
+    }
     const hex = hash.digest("hex");
     this.cache?.record(rel, key, hex);
     return hex;
   }
 }
+
+/** Files are hashed through reused buffers (as many as files hashed at once), not a new Buffer per read. */
+const HASH_READ_SIZE = 256 * 1024;
+const hashBuffers: Buffer[] = [];
 
 export function entryType(stat: BigIntStats): ContextEntryType {
   if (stat.isFile()) return "file";

@@ -3,14 +3,14 @@
 // snapshot's upper dir becomes the layer, so overlay decides what changed.
 import {
   chmodSync, chownSync, closeSync, constants, createReadStream, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync,
-  lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmSync, symlinkSync, utimesSync, writeSync, type BigIntStats,
+  lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmSync, symlinkSync, utimesSync, writeSync, type Stats,
 } from "node:fs";
 import { chmod, chown, copyFile, lstat, readFile, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PatternMatcher, type CopyInstruction, type Heredoc } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveInRoot, resolveUser } from "@tsbuild/executor";
 import { hasWildcard, matchComponent } from "./glob.js";
-import { entryType, type BuildContextIndex } from "./build-context.js";
+import { entryStat, type BuildContextIndex, type EntryStat } from "./build-context.js";
 
 /** Where COPY reads from: the build context (filtered) or a stage/image rootfs. */
 export interface CopySourceRoot {
@@ -28,7 +28,7 @@ export interface SelectedSource {
   rel: string;
   /** The path the user wrote this source as (for --parents and messages). */
   written: string;
-  stat: BigIntStats;
+  stat: EntryStat;
   /** The name it is copied as: the matched name, before a symlink to it was followed. */
   name: string;
   /** For --parents: the part of `rel` kept below the destination. */
@@ -114,7 +114,7 @@ async function visible(root: CopySourceRoot, rel: string): Promise<boolean> {
 }
 
 /** Follows a top-level symlink (Docker copies what it points at), staying inside the root. */
-async function resolveSource(root: CopySourceRoot, rel: string, written: string): Promise<{ rel: string; stat: BigIntStats }> {
+async function resolveSource(root: CopySourceRoot, rel: string, written: string): Promise<{ rel: string; stat: EntryStat }> {
   const hostPath = await resolveInRoot(root.dir, rel);
   const resolvedRel = path.relative(root.dir, hostPath).split(path.sep).join("/");
   if (resolvedRel.startsWith("..")) throw new CopyError(`${written}: forbidden path outside the ${root.label}`);
@@ -122,7 +122,7 @@ async function resolveSource(root: CopySourceRoot, rel: string, written: string)
     throw new CopyError(`${written}: not found in the ${root.label}${resolvedRel !== rel ? ` (it links to ${resolvedRel})` : ""}${root.index ? " (or excluded by .dockerignore)" : ""}`);
   }
   try {
-    return { rel: resolvedRel, stat: await lstat(hostPath, { bigint: true }) };
+    return { rel: resolvedRel, stat: entryStat(await lstat(hostPath, { bigint: true })) };
   } catch (error) {
     if (isMissing(error)) throw new CopyError(`${written}: not found in the ${root.label}`);
     throw error;
@@ -195,7 +195,7 @@ export async function copyIntoRootfs(
       await copyEntry(run, srcHost, source.stat, target, "");
       continue;
     }
-    if (source.stat.isDirectory()) {
+    if (source.stat.type === "dir") {
       await ensureDir(rootfs, destination.dest, options);
       await copyChildren(run, srcHost, destHost, "", false);
       continue;
@@ -236,7 +236,7 @@ interface CopyRun {
   options: CopyOptions;
   exclude: PatternMatcher | undefined;
   /** Destination of the first copy of each multiply-linked source inode; later names link to it. */
-  hardlinks: Map<bigint, string>;
+  hardlinks: Map<number, string>;
   /** When the current slice of synchronous work ends (performance.now()). */
   sliceEnd: number;
 }
@@ -271,17 +271,19 @@ async function copyChildren(run: CopyRun, srcDir: string, destDir: string, relBa
     if (run.exclude?.matches(rel)) continue;
     const srcPath = path.join(srcDir, name);
     // The context's index has just lstat-ed every entry.
-    const st = indexed?.stat ?? lstatSync(srcPath, { bigint: true });
+    const st = indexed?.stat ?? entryStat(lstatSync(srcPath, { bigint: true }));
     await copyEntry(run, srcPath, st, path.join(destDir, name), rel, destIsNew);
   }
 }
 
-async function copyEntry(run: CopyRun, src: string, st: BigIntStats, dest: string, rel: string, parentIsNew = false): Promise<void> {
+async function copyEntry(run: CopyRun, src: string, st: EntryStat, dest: string, rel: string, parentIsNew = false): Promise<void> {
   const { options, root } = run;
-  const uid = options.owner?.uid ?? (root.preserveOwner ? Number(st.uid) : 0);
-  const gid = options.owner?.gid ?? (root.preserveOwner ? Number(st.gid) : 0);
-  const mode = options.mode ?? Number(st.mode & 0o7777n);
-  const type = entryType(st);
+  const uid = options.owner?.uid ?? (root.preserveOwner ? st.uid : 0);
+  const gid = options.owner?.gid ?? (root.preserveOwner ? st.gid : 0);
+  const mode = options.mode ?? st.mode & 0o7777;
+  const { type } = st;
+  const atime = new Date(st.atimeMs);
+  const mtime = new Date(st.mtimeMs);
   const existing = parentIsNew ? undefined : lstatOrUndefined(dest);
   if (type === "dir") {
     if (existing && !existing.isDirectory()) rmSync(dest, { recursive: true, force: true });
@@ -292,7 +294,7 @@ async function copyEntry(run: CopyRun, src: string, st: BigIntStats, dest: strin
     // After the contents, so that writing them does not change the directory's mtime again.
     chownSync(dest, uid, gid);
     chmodSync(dest, mode);
-    utimesSync(dest, st.atime, st.mtime);
+    utimesSync(dest, atime, mtime);
     return;
   }
   if (type === "other") throw new CopyError(`${src}: cannot copy a device, socket or FIFO`);
@@ -300,18 +302,18 @@ async function copyEntry(run: CopyRun, src: string, st: BigIntStats, dest: strin
   if (type === "symlink") {
     symlinkSync(readlinkSync(src), dest);
     lchownSync(dest, uid, gid);
-    lutimesSync(dest, st.atime, st.mtime);
+    lutimesSync(dest, atime, mtime);
   } else {
-    const firstCopy = st.nlink > 1n ? run.hardlinks.get(st.ino) : undefined;
+    const firstCopy = st.nlink > 1 ? run.hardlinks.get(st.ino) : undefined;
     if (firstCopy !== undefined) linkSync(firstCopy, dest);
-    else if (st.size <= SMALL_FILE) copySmallFile(src, dest, { uid, gid, mode, atime: st.atime, mtime: st.mtime });
+    else if (st.size <= SMALL_FILE) copySmallFile(src, dest, { uid, gid, mode, atime, mtime });
     else {
       await copyFile(src, dest, constants.COPYFILE_FICLONE);
       await chown(dest, uid, gid);
       await chmod(dest, mode);
-      await utimes(dest, st.atime, st.mtime);
+      await utimes(dest, atime, mtime);
     }
-    if (st.nlink > 1n && firstCopy === undefined) run.hardlinks.set(st.ino, dest);
+    if (st.nlink > 1 && firstCopy === undefined) run.hardlinks.set(st.ino, dest);
   }
   await endOfSlice(run);
 }
@@ -351,9 +353,9 @@ async function ensureParents(rootfs: string, hostDir: string, options: CopyOptio
   await ensureDir(rootfs, `/${rel}`, options);
 }
 
-function lstatOrUndefined(p: string): BigIntStats | undefined {
+function lstatOrUndefined(p: string): Stats | undefined {
   try {
-    return lstatSync(p, { bigint: true });
+    return lstatSync(p);
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;

@@ -108,7 +108,7 @@ export async function contextDigests(index: BuildContextIndex, roots: readonly s
   for (const rel of [...wanted].sort()) {
     const entry = index.entries.get(rel);
     if (!entry) continue;
-    const mode = (Number(entry.stat.mode) & 0o7777).toString(8);
+    const mode = (entry.stat.mode & 0o7777).toString(8);
     if (entry.type === "dir") out[rel] = `dir:${mode}`;
     else if (entry.type === "symlink") reads.push(limit(async () => void (out[rel] = `symlink:${await readlink(path.join(index.root, rel))}`)));
     else if (entry.type === "file") {
