@@ -1,7 +1,7 @@
 // Base images for the workloads, made offline (busybox) or once and cached (Debian via debootstrap)
 // as OCI image layouts, and served to every builder by a local registry (cold builds pull them).
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { closeSync, createWriteStream, existsSync, openSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
@@ -11,6 +11,7 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createGzip } from "node:zlib";
+import { registryConfigLines } from "../registry-config.mjs";
 import { run, tail } from "./measure.mjs";
 
 export const DEBIAN_SUITE = "bookworm";
@@ -150,29 +151,7 @@ export async function startBaseRegistry(dir) {
   await mkdir(dir, { recursive: true });
   const host = `127.0.0.1:${await freePort()}`;
   const config = path.join(dir, "config.yml");
-  await writeFile(
-    config,
-    [
-      "version: 0.1",
-      "log:",
-      "  level: warn",
-      "  accesslog:",
-      "    disabled: true",
-      "storage:",
-      "  filesystem:",
-      `    rootdirectory: ${path.join(dir, "data")}`,
-      // No redirects to storage URLs and no background purging: it only serves this run.
-      "  redirect:",
-      "    disable: true",
-      "  maintenance:",
-      "    uploadpurging:",
-      "      enabled: false",
-      "http:",
-      `  addr: ${host}`,
-      `  secret: ${randomBytes(16).toString("hex")}`,
-      "",
-    ].join("\n"),
-  );
+  await writeFile(config, `${registryConfigLines({ host, storageDir: path.join(dir, "data") }).join("\n")}\n`);
   const policy = path.join(dir, "policy.json");
   await writeFile(policy, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
   const logFile = path.join(dir, "registry.log");

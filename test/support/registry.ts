@@ -11,6 +11,7 @@ import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, onTestFinished } from "vitest";
+import { registryConfigLines } from "../../scripts/registry-config.mjs";
 import { makeScratchDir, removeScratchDir } from "./scratch.js";
 
 const exec = promisify(execFile);
@@ -138,27 +139,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   const password = `pass-${randomBytes(4).toString("hex")}`;
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  const lines = [
-    "version: 0.1",
-    "log:",
-    "  level: warn",
-    "  accesslog:",
-    "    disabled: true",
-    "storage:",
-    "  filesystem:",
-    `    rootdirectory: ${path.join(dir, "data")}`,
-    "  delete:",
-    "    enabled: true",
-    // No redirects to storage URLs and no background purging: the registry only serves 127.0.0.1.
-    "  redirect:",
-    "    disable: true",
-    "  maintenance:",
-    "    uploadpurging:",
-    "      enabled: false",
-    "http:",
-    `  addr: ${host}`,
-    `  secret: ${randomBytes(16).toString("hex")}`,
-  ];
+  const lines = registryConfigLines({ host, storageDir: path.join(dir, "data"), allowDelete: true });
   let caFile: string | undefined;
   if (options.tls) {
     const { cert, key } = await selfSignedCert(dir, "registry");

@@ -33,6 +33,8 @@ export interface SendOptions {
   method: string;
   headers?: Record<string, string | number>;
   body?: RequestBody;
+  /** Skip certificate checks for this request only (probing whether a port speaks TLS at all). */
+  unverifiedTls?: boolean;
 }
 
 // Where the system keeps its CA bundle (Debian/Ubuntu, Fedora/RHEL, Alpine/Arch share the first).
@@ -66,8 +68,9 @@ function apiHost(registry: string): string {
 }
 
 export class Transport {
-  /** Made on the first HTTPS request: reading the CA lists costs time a plain-HTTP (loopback) registry never needs. */
-  private tlsAgents: Promise<{ verified: https.Agent; unverified: https.Agent }> | undefined;
+  /** Made on the first verified HTTPS request: loading the CA lists costs ~40 ms a plain-HTTP (loopback) registry never needs. */
+  private verifiedAgent: Promise<https.Agent> | undefined;
+  private unverifiedAgent: https.Agent | undefined;
   private plainAgent: http.Agent | undefined;
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
 
@@ -79,8 +82,8 @@ export class Transport {
     return (this.options.insecureRegistries ?? []).some((r) => r === registry || r === host);
   }
 
-  private async getTlsAgents() {
-    this.tlsAgents ??= (async () => {
+  private async getVerifiedAgent(): Promise<https.Agent> {
+    this.verifiedAgent ??= (async () => {
       const ca: string[] = [...tls.rootCertificates];
       for (const file of SYSTEM_CA_FILES) {
         const pem = await readFile(file, "utf8").catch(() => undefined);
@@ -96,20 +99,16 @@ export class Transport {
           throw new Error(`cannot read the registry CA file ${file}: ${(e as Error).message}`);
         }
       }
-      return {
-        verified: new https.Agent({ keepAlive: true, ca }),
-        unverified: new https.Agent({ keepAlive: true, rejectUnauthorized: false }),
-      };
+      return new https.Agent({ keepAlive: true, ca });
     })();
-    return this.tlsAgents;
+    return this.verifiedAgent;
   }
 
   /** Closes idle keep-alive connections so the process can exit. */
   async close(): Promise<void> {
     this.plainAgent?.destroy();
-    const agents = await this.tlsAgents?.catch(() => undefined);
-    agents?.verified.destroy();
-    agents?.unverified.destroy();
+    this.unverifiedAgent?.destroy();
+    (await this.verifiedAgent?.catch(() => undefined))?.destroy();
   }
 
   /**
@@ -119,14 +118,18 @@ export class Transport {
    */
   async send(url: URL, options: SendOptions, registry: string): Promise<IncomingMessage> {
     const secure = url.protocol === "https:";
-    const insecure = this.isInsecure(url.host);
+    const insecure = this.isInsecure(url.host) || options.unverifiedTls === true;
     if (!secure && !insecure && !isLoopbackRegistry(url.host)) {
       throw new RegistryError(
         `refusing plain HTTP to ${url.host} (for ${registry}); list it as an insecure registry to allow it`,
         { kind: "insecure", registry },
       );
     }
-    const agent = !secure ? (this.plainAgent ??= new http.Agent({ keepAlive: true })) : insecure ? (await this.getTlsAgents()).unverified : (await this.getTlsAgents()).verified;
+    const agent = !secure
+      ? (this.plainAgent ??= new http.Agent({ keepAlive: true }))
+      : insecure
+        ? (this.unverifiedAgent ??= new https.Agent({ keepAlive: true, rejectUnauthorized: false }))
+        : await this.getVerifiedAgent();
     const headers: Record<string, string | number> = { "user-agent": this.options.userAgent, ...options.headers };
     if (Buffer.isBuffer(options.body)) headers["content-length"] = options.body.length;
     const requestFn = secure ? https.request : http.request;
@@ -165,6 +168,9 @@ export class Transport {
     const host = apiHost(registry);
     const plainAllowed = isLoopbackRegistry(registry) || this.isInsecure(registry);
     try {
+      // Whether a loopback registry speaks TLS at all is found out without the CA lists (~40 ms
+      // to load): a plain-HTTP one never needs them; one that does is then checked in full.
+      if (plainAllowed && !this.isInsecure(registry)) await this.ping(registry, `https://${host}`, true);
       return await this.ping(registry, `https://${host}`);
     } catch (e) {
       if (e instanceof RegistryError) throw e;
@@ -193,8 +199,8 @@ export class Transport {
     }
   }
 
-  private async ping(registry: string, origin: string): Promise<Endpoint> {
-    const res = await this.send(new URL("/v2/", origin), { method: "GET" }, registry);
+  private async ping(registry: string, origin: string, unverifiedTls = false): Promise<Endpoint> {
+    const res = await this.send(new URL("/v2/", origin), { method: "GET", unverifiedTls }, registry);
     res.resume();
     if (res.statusCode === 200 || res.statusCode === 401) {
       return { registry, origin, challenges: parseWwwAuthenticate(res.headers["www-authenticate"]) };

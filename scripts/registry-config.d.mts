@@ -1,0 +1,1 @@
+export function registryConfigLines(options: { host: string; storageDir: string; allowDelete?: boolean }): string[];
