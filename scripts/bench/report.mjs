@@ -170,7 +170,7 @@ export function renderReport(summary, chartPath) {
   out.push("");
   out.push("## Targets", "", "| target | workload | tsbuild | met |", "|---|---|---|---|");
   for (const t of evaluateTargets(summary)) out.push(`| ${t.target} | ${t.where} | ${t.value} | ${t.met ? "yes" : "**no**"} |`);
-  out.push("");
+  out.push("", "Where the missed targets lose their time (profiles, and what bounds them): [docs/benchmarks.md, \"Missed targets\"](docs/benchmarks.md#missed-targets-where-the-time-goes).", "");
   out.push("## Ratios tsbuild / peer (median / median; below 1 is better for tsbuild)", "");
   const ratioHeader = ["workload", ...FIGURES.flatMap((f) => PEERS.map((p) => `${f.label} / ${p}`))];
   const present = ratioHeader.map((_, i) => i === 0 || Object.keys(summary.results).some((w) => ratio(summary.results, w, FIGURES[Math.floor((i - 1) / PEERS.length)].key, PEERS[(i - 1) % PEERS.length]) !== null));
