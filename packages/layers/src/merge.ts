@@ -26,12 +26,10 @@ async function lstatOrNull(file: string): Promise<BigIntStats | null> {
   }
 }
 
-/** getfattr per layer, a few at a time (a deep chain has a hundred layers). */
+/** Each layer's xattrs, one layer after another (the reads are synchronous system calls). */
 async function readAllXattrs(lowers: readonly string[]): Promise<TreeXattrs[]> {
   const result: TreeXattrs[] = [];
-  for (let i = 0; i < lowers.length; i += 8) {
-    result.push(...(await Promise.all(lowers.slice(i, i + 8).map((dir) => readTreeXattrs(dir)))));
-  }
+  for (const dir of lowers) result.push(await readTreeXattrs(dir));
   return result;
 }
 

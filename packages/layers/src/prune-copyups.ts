@@ -7,17 +7,19 @@
 import { lstat, readdir, rmdir } from "node:fs/promises";
 import path from "node:path";
 import { isWhiteout } from "./tree-writer.js";
-import { readTreeXattrs } from "./xattrs.js";
+import { entryXattrs } from "./xattrs.js";
 
 export async function pruneCopiedUpDirs(upper: string, lowers: readonly string[]): Promise<void> {
-  const { opaqueDirs, xattrs } = await readTreeXattrs(upper);
   const visit = async (rel: string): Promise<boolean> => {
     const entries = await readdir(path.join(upper, rel), { withFileTypes: true });
     let remaining = entries.length;
     for (const entry of entries) {
       if (entry.isDirectory() && (await visit(rel === "" ? entry.name : `${rel}/${entry.name}`))) remaining--;
     }
-    if (rel === "" || remaining > 0 || opaqueDirs.has(rel) || xattrs.has(rel)) return false;
+    if (rel === "" || remaining > 0) return false;
+    // Only the few empty dirs are asked for xattrs: an opaque mark or a content xattr is a change.
+    const { opaque, xattrs } = entryXattrs(path.join(upper, rel));
+    if (opaque || xattrs) return false;
     const lower = await lowerEntry(lowers, rel);
     if (!lower?.isDirectory()) return false;
     const own = await lstat(path.join(upper, rel), { bigint: true });
