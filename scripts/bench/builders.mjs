@@ -24,7 +24,7 @@ export class Tsbuild {
   }
 
   async version() {
-    return (await run("node", [this.cli, "--version"])).trim();
+    return (await run(this.cli, ["--version"])).trim();
   }
 
   async freshStore(dir) {
@@ -37,9 +37,10 @@ export class Tsbuild {
   }
 
   build(workload, scratchDir, outputs = []) {
-    const args = [this.cli, "build", "--root", this.root, "--progress", "plain", "-f", workload.dockerfiles.tsbuild, "-t", TAG(workload)];
+    const args = ["build", "--root", this.root, "--progress", "plain", "-f", workload.dockerfiles.tsbuild, "-t", TAG(workload)];
     for (const output of outputs) args.push("-o", output);
-    return runMeasured("node", [...args, workload.context], { scratchDir });
+    // The program as users run it (its #! line), not `node FILE`: see docs/decisions/0008.
+    return runMeasured(this.cli, [...args, workload.context], { scratchDir });
   }
 
   /** A warm build (all cache hits) that writes the image: the CLI has no separate export command. */

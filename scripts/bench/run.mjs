@@ -135,7 +135,7 @@ async function main() {
   log("tsbuild --version cold start");
   const tsbuild = builders.find((b) => b.name === "tsbuild");
   const versionSamples = [];
-  for (let i = 0; i < (smoke ? 3 : 7); i++) versionSamples.push((await runMeasured("node", [tsbuild.cli, "--version"], { scratchDir: work })).seconds);
+  for (let i = 0; i < (smoke ? 3 : 7); i++) versionSamples.push((await runMeasured(tsbuild.cli, ["--version"], { scratchDir: work })).seconds);
 
   // results[workload][builder] = { cold: [], noop: [], change: [], exportOci: [], exportDocker: [], rss: [], ... }
   const results = {};

@@ -2,10 +2,12 @@
 // cache shared across stores, pull/push/login, auth and TLS.
 import { execFileSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { busyboxBase } from "../support/busybox.js";
-import { startRegistry } from "../support/registry.js";
+import { selfSignedCert, startRegistry } from "../support/registry.js";
 import { makeScratchDir } from "../support/scratch.js";
 import { runTsbuild } from "../support/tsbuild.js";
 import { expectNoLeftovers, fromBusybox, writeTree } from "./helpers.js";
@@ -105,5 +107,39 @@ describe("registries", () => {
     await writeFile(path.join(ctx, "Dockerfile"), `FROM ${registry.host}/private/app:1\n`);
     const afterLogout = await tsbuild("fresh", "build", ...ca, ".");
     expect(afterLogout.code).toBe(1);
+  });
+
+  it("trusts the CAs NODE_EXTRA_CA_CERTS names, for registries and ADD downloads, reading the file only for a verified connection", async () => {
+    const registry = await startRegistry({ tls: true });
+    const base = await busyboxBase();
+    execFileSync("skopeo", ["copy", "--dest-tls-verify=false", `oci:${base}:latest`, `docker://${registry.host}/base/busybox:1`]);
+    const { dir, ctx } = await setup({ Dockerfile: "" });
+    const { cert, key } = await selfSignedCert(dir, "downloads");
+    const server = https.createServer({ cert: await readFile(cert), key: await readFile(key) }, (req, res) => {
+      if (req.url === "/moved") res.writeHead(302, { location: "/payload.txt" }).end();
+      else if (req.url === "/payload.txt") res.writeHead(200, { "last-modified": "Tue, 01 Jan 2030 00:00:00 GMT" }).end("downloaded over TLS\n");
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { port } = server.address() as AddressInfo;
+    const bundle = path.join(dir, "extra-ca.pem");
+    await writeFile(bundle, (await readFile(registry.caFile!, "utf8")) + (await readFile(cert, "utf8")));
+    await writeFile(path.join(ctx, "Dockerfile"), `FROM ${registry.host}/base/busybox:1\nADD https://127.0.0.1:${port}/moved /srv/\nRUN cat /srv/moved && stat -c %Y /srv/moved\n`);
+    const args = ["build", "--progress", "plain", "."];
+
+    const untrusted = await runTsbuild(args, { root: path.join(dir, "untrusted"), cwd: ctx, env: { NODE_EXTRA_CA_CERTS: "" } });
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(new RegExp(`certificate of ${registry.host.replace(/\./g, "\\.")} is not trusted`));
+    const trusted = await runTsbuild(args, { root: path.join(dir, "trusted"), cwd: ctx, env: { NODE_EXTRA_CA_CERTS: bundle } });
+    expect(trusted.code, trusted.stderr).toBe(0);
+    expect(trusted.stderr + trusted.stdout).toContain("downloaded over TLS");
+    expect(trusted.stderr + trusted.stdout).toContain(String(Date.UTC(2030, 0, 1) / 1000));
+
+    // Node would warn at start-up about an unreadable file if it loaded it then; tsbuild reads it
+    // only when it verifies a certificate, which --version never does.
+    const version = await runTsbuild(["--version"], { root: path.join(dir, "unused"), cwd: ctx, env: { NODE_EXTRA_CA_CERTS: path.join(dir, "missing.pem") } });
+    expect(version.code).toBe(0);
+    expect(version.stderr).toBe("");
   });
 });

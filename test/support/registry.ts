@@ -55,7 +55,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function selfSignedCert(dir: string, name: string): Promise<{ cert: string; key: string }> {
+/** A certificate for 127.0.0.1 (and its key) at dir/NAME.crt and dir/NAME.key. */
+export async function selfSignedCert(dir: string, name: string): Promise<{ cert: string; key: string }> {
   const cert = path.join(dir, `${name}.crt`);
   const key = path.join(dir, `${name}.key`);
   await exec("openssl", [

@@ -1,5 +1,7 @@
-// Runs the tsbuild CLI the way a user does: `node packages/cli/bin/tsbuild.js …` (needs `npm run build`).
+// Runs the tsbuild CLI the way a user does: the `tsbuild` program (packages/cli/bin/tsbuild.js, run
+// by its #! line with the `node` this test runs on first in PATH; needs `npm run build`).
 import { spawn } from "node:child_process";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const cli = fileURLToPath(new URL("../../packages/cli/bin/tsbuild.js", import.meta.url));
@@ -35,9 +37,14 @@ export interface TsbuildOptions {
 export function runTsbuild(args: readonly string[], options: TsbuildOptions): Promise<TsbuildRun> {
   return new Promise((resolve, reject) => {
     const viaEnv = options.rootVia === "env";
-    const child = spawn(process.execPath, [cli, ...args, ...(viaEnv ? [] : ["--root", options.root])], {
+    const child = spawn(cli, [...args, ...(viaEnv ? [] : ["--root", options.root])], {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env, ...(viaEnv ? { TSBUILD_ROOT: options.root } : {}) },
+      env: {
+        ...process.env,
+        PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ""}`,
+        ...options.env,
+        ...(viaEnv ? { TSBUILD_ROOT: options.root } : {}),
+      },
       stdio: ["pipe", "pipe", "pipe"],
       timeout: options.timeoutMs ?? 120_000,
       killSignal: "SIGKILL",

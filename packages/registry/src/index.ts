@@ -31,3 +31,4 @@ export { DOCKER_HUB, InvalidReferenceError, formatReference, parseReference } fr
 export type { FormatReferenceOptions, ImageReference } from "./reference.js";
 export { CredentialHelperError, defaultDockerConfigPath, login, logout, lookupCredentials } from "./credentials.js";
 export type { Credentials } from "./credentials.js";
+export { trustedCertificates } from "./trust.js";

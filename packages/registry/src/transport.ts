@@ -1,13 +1,12 @@
 // HTTP(S) to registries: which scheme a registry speaks, TLS trust (system CAs plus an optional
 // extra CA), and single requests with streaming bodies. Plain HTTP only for loopback hosts and
 // hosts listed as insecure, as Docker allows it.
-import { readFile } from "node:fs/promises";
 import http, { type ClientRequest, type IncomingMessage } from "node:http";
 import https from "node:https";
-import tls from "node:tls";
 import { type AuthChallenge, parseWwwAuthenticate } from "./challenge.js";
 import { RegistryError } from "./errors.js";
 import { DOCKER_HUB } from "./reference.js";
+import { trustedCertificates } from "./trust.js";
 
 export interface TransportOptions {
   /** PEM files with extra CAs to trust for registries, on top of the system's. */
@@ -36,9 +35,6 @@ export interface SendOptions {
   /** Skip certificate checks for this request only (probing whether a port speaks TLS at all). */
   unverifiedTls?: boolean;
 }
-
-// Where the system keeps its CA bundle (Debian/Ubuntu, Fedora/RHEL, Alpine/Arch share the first).
-const SYSTEM_CA_FILES = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"];
 
 const NETWORK_CODES = new Set([
   "ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH",
@@ -83,24 +79,7 @@ export class Transport {
   }
 
   private async getVerifiedAgent(): Promise<https.Agent> {
-    this.verifiedAgent ??= (async () => {
-      const ca: string[] = [...tls.rootCertificates];
-      for (const file of SYSTEM_CA_FILES) {
-        const pem = await readFile(file, "utf8").catch(() => undefined);
-        if (pem !== undefined) {
-          ca.push(pem);
-          break;
-        }
-      }
-      for (const file of this.options.registryCa ?? []) {
-        try {
-          ca.push(await readFile(file, "utf8"));
-        } catch (e) {
-          throw new Error(`cannot read the registry CA file ${file}: ${(e as Error).message}`);
-        }
-      }
-      return new https.Agent({ keepAlive: true, ca });
-    })();
+    this.verifiedAgent ??= trustedCertificates(this.options.registryCa).then((ca) => new https.Agent({ keepAlive: true, ca }));
     return this.verifiedAgent;
   }
 

@@ -3,6 +3,8 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
+import http, { type IncomingMessage } from "node:http";
+import https from "node:https";
 import { chmod, chown, rm, utimes } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
@@ -11,6 +13,7 @@ import { createGunzip } from "node:zlib";
 import type { CopyInstruction } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveInRoot } from "@tsbuild/executor";
 import { applyChangeset } from "@tsbuild/layers";
+import { trustedCertificates } from "@tsbuild/registry";
 import { copyIntoRootfs, CopyError, readHead, type CopyOptions, type CopySourceRoot, type SelectedSource } from "./copy.js";
 
 type Compression = "none" | "gzip" | "bzip2" | "xz";
@@ -93,13 +96,12 @@ async function download(url: string, rootfs: string, destination: { dest: string
   const containerPath = destination.isDir ? path.posix.join(destination.dest, name) : destination.dest;
   await mkdirInRoot(rootfs, path.posix.dirname(containerPath), options.owner?.uid ?? 0, options.owner?.gid ?? 0);
   const target = await resolveInRoot(rootfs, containerPath);
-  const response = await fetch(url);
-  if (!response.ok || !response.body) throw new CopyError(`ADD ${url}: the server answered ${response.status} ${response.statusText}`);
+  const response = await httpGet(url);
   const hash = createHash("sha256");
   const hashing = new PassThrough();
   hashing.on("data", (chunk: Buffer) => hash.update(chunk));
   await rm(target, { recursive: true, force: true });
-  await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), hashing, createWriteStream(target, { mode: 0o600 }));
+  await pipeline(response, hashing, createWriteStream(target, { mode: 0o600 }));
   const actual = `sha256:${hash.digest("hex")}`;
   if (checksum !== undefined && checksum !== actual) {
     await rm(target, { force: true });
@@ -107,9 +109,37 @@ async function download(url: string, rootfs: string, destination: { dest: string
   }
   await chmod(target, options.mode ?? 0o600);
   await chown(target, options.owner?.uid ?? 0, options.owner?.gid ?? 0);
-  const modified = response.headers.get("last-modified");
+  const modified = response.headers["last-modified"];
   if (modified) {
     const when = new Date(modified);
     if (!Number.isNaN(when.getTime())) await utimes(target, when, when);
+  }
+}
+
+const MAX_REDIRECTS = 10;
+/** The system's CAs and NODE_EXTRA_CA_CERTS, read on the first https download. */
+let httpsAgent: Promise<https.Agent> | undefined;
+
+/** A 200 response for `url` (its body unread), following redirects as curl -L does. */
+async function httpGet(url: string): Promise<IncomingMessage> {
+  let current = new URL(url);
+  for (let redirects = 0; ; redirects++) {
+    if (current.protocol !== "http:" && current.protocol !== "https:") throw new CopyError(`ADD ${url}: unsupported URL scheme ${current.protocol}`);
+    const agent = current.protocol === "https:" ? await (httpsAgent ??= trustedCertificates().then((ca) => new https.Agent({ ca }))) : undefined;
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      (current.protocol === "https:" ? https : http).get(current, { agent }, resolve).on("error", (e) => reject(new CopyError(`ADD ${url}: ${e.message}`)));
+    });
+    const location = response.headers.location;
+    if (response.statusCode && response.statusCode >= 300 && response.statusCode < 400 && location) {
+      response.resume();
+      if (redirects === MAX_REDIRECTS) throw new CopyError(`ADD ${url}: more than ${MAX_REDIRECTS} redirects`);
+      current = new URL(location, current);
+      continue;
+    }
+    if (response.statusCode !== 200) {
+      response.resume();
+      throw new CopyError(`ADD ${url}: the server answered ${response.statusCode} ${response.statusMessage ?? ""}`.trimEnd());
+    }
+    return response;
   }
 }
