@@ -53,6 +53,43 @@ describe("registries", () => {
     await expectNoLeftovers(path.join(dir, "store"));
   });
 
+  it("keeps a pulled base under its name: later builds need no registry, --pull asks it again", async () => {
+    const registry = await startRegistry();
+    const base = await busyboxBase();
+    const baseRef = `${registry.host}/base/busybox:1`;
+    execFileSync("skopeo", ["copy", "--dest-tls-verify=false", `oci:${base}:latest`, `docker://${baseRef}`]);
+    const { ctx, tsbuild } = await setup({ Dockerfile: `FROM ${baseRef}\nRUN test -e /moved && echo moved=$((1+1)) || echo moved=$((0))\n` });
+    const first = await tsbuild("s", "build", "--progress", "plain", ".");
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain("moved=0");
+    expect((await tsbuild("s", "images")).stdout).toMatch(new RegExp(`${registry.host.replace(/\./g, "\\.")}/base/busybox\\s+1\\s`));
+
+    // The tag moves in the registry: a plain rebuild keeps the local base (all cached), --pull
+    // takes the new one, so the RUN runs again on it.
+    const moved = await setup({ Dockerfile: `FROM ${baseRef}\nRUN touch /moved\n` });
+    expect((await moved.tsbuild("m", "build", "-t", baseRef, "--push", ".")).code).toBe(0);
+    const kept = await tsbuild("s", "build", "--progress", "plain", ".");
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stderr).toMatch(/CACHED/);
+    expect(kept.stdout.trim()).toBe(first.stdout.trim());
+    const pulled = await tsbuild("s", "build", "--progress", "plain", "--pull", ".");
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(pulled.stderr).toContain("moved=2");
+
+    // A base pinned by digest is kept by digest.
+    const digest = execFileSync("skopeo", ["inspect", "--tls-verify=false", "--format", "{{.Digest}}", `docker://${baseRef}`]).toString().trim();
+    await writeFile(path.join(ctx, "Dockerfile"), `FROM ${registry.host}/base/busybox@${digest}\nRUN echo pinned\n`);
+    expect((await tsbuild("s", "build", ".")).code).toBe(0);
+
+    await registry.stop();
+    const offline = await tsbuild("s", "build", "--progress", "plain", ".");
+    expect(offline.code, offline.stderr).toBe(0);
+    expect(offline.stderr).toMatch(/CACHED/);
+    const offlinePull = await tsbuild("s", "build", "--pull", ".");
+    expect(offlinePull.code).toBe(1);
+    expect(offlinePull.stderr).toContain(registry.host);
+  });
+
   // mode=max exports the deps stage too, mode=min (the local one) only the final image's steps; no
   // step runs either way, and the deps stage not even its FROM: the COPY --from=deps hits.
   it("shares the build cache through a registry and a local directory: a fresh store runs no step", async () => {

@@ -40,6 +40,8 @@ export interface BuildOptions {
   tags?: string[];
   outputs?: OutputSpec[];
   noCache?: boolean;
+  /** Ask the registry for every base image, even one the local store has (`docker build --pull`). */
+  pull?: boolean;
   /** Stages (by name) that must not use the cache. */
   noCacheFilter?: string[];
   /** Labels added to the final image's config. */
@@ -112,7 +114,7 @@ async function buildWith(options: BuildOptions, registry: RegistryClient): Promi
     const key = `${actual}\0${formatPlatform(platform)}`;
     let found = images.get(key);
     if (!found) {
-      found = resolveImage(store, actual, platform, registry);
+      found = resolveImage(store, actual, platform, registry, { pull: options.pull });
       images.set(key, found);
     }
     return found;

@@ -7,13 +7,14 @@ import { compressedImage } from "./export.js";
 import { localImage, remoteImage } from "./image-source.js";
 import { layerTars } from "./layer-io.js";
 
-/** Pulls an image (every layer the store lacks, in parallel) and tags it in the local store. */
+/**
+ * Pulls an image (every layer the store lacks, in parallel) and keeps it in the local store, tagged
+ * with its name (a `name@sha256:…` ref is kept by digest; `name` is then the ref).
+ */
 export async function pullImage(store: Store, registry: RegistryClient, ref: string, platform: Platform): Promise<{ name: string; manifestDigest: string; configDigest: string }> {
   const source = await remoteImage(store, ref, platform, registry);
   await source.materialize();
-  await store.putBlobBytes(source.image.configBytes);
-  await store.putBlobBytes(source.image.manifestBytes);
-  const name = await store.tagImage(normalizeImageName(ref), source.image.manifestDigest);
+  const name = ref.includes("@") ? ref : normalizeImageName(ref);
   return { name, manifestDigest: source.image.manifestDigest, configDigest: source.configDigest };
 }
 

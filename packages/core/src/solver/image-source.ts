@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import pLimit from "p-limit";
-import { parseImage, readOciLayout, type Descriptor, type ImageConfig, type ImageLayer, type OciImage, type Platform } from "@tsbuild/oci";
+import { isDigest, parseImage, readOciLayout, type Descriptor, type ImageConfig, type ImageLayer, type OciImage, type Platform } from "@tsbuild/oci";
 import { parseReference, type RegistryClient } from "@tsbuild/registry";
 import { normalizeImageName, type Store } from "@tsbuild/store";
 import { importLayer } from "./layer-io.js";
@@ -42,10 +42,13 @@ export class ImageNotFoundError extends Error {
 type BlobFetcher = (descriptor: Descriptor) => Promise<void>;
 
 /**
- * An image by reference: `oci-layout://…`, else a name tagged in the local store, else (given a
- * client) the registry the name points at (docker.io by default).
+ * An image by reference: `oci-layout://…`, else a name (or name@digest) the local store has for the
+ * platform, else (given a client) the registry the name points at (docker.io by default). A base
+ * pulled here is kept in the store under its name once its layers are in (as `docker build` and
+ * `buildah bud` keep theirs), so later builds use it without asking the registry; `pull` asks the
+ * registry even then (`build --pull`).
  */
-export async function resolveImage(store: Store, ref: string, platform: Platform, registry?: RegistryClient): Promise<ImageSource> {
+export async function resolveImage(store: Store, ref: string, platform: Platform, registry?: RegistryClient, options: { pull?: boolean } = {}): Promise<ImageSource> {
   if (ref.startsWith("oci-layout://")) {
     const { dir, tag } = splitLayoutRef(ref.slice("oci-layout://".length));
     const { image, blobs } = await readOciLayout(dir, tag, { platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant } });
@@ -54,54 +57,81 @@ export async function resolveImage(store: Store, ref: string, platform: Platform
       await store.putBlob(await blobs.openBlob(d.digest), { expectedDigest: d.digest });
     });
   }
-  const local = await localImage(store, ref);
-  if (local) checkPlatform(ref, local, platform);
-  if (local) return source(store, ref, local, async (d) => {
-    throw new Error(`layer blob ${d.digest} of ${ref} is missing from the local store ${store.root}: pull or build the image again`);
-  });
+  const local = registry && options.pull ? undefined : await localImage(store, ref);
+  // Another platform's image under the name: the registry may have this platform's.
+  if (local && (!registry || platformMismatch(local, platform) === undefined)) {
+    checkPlatform(ref, local, platform);
+    return source(store, ref, local, async (d) => {
+      throw new Error(`layer blob ${d.digest} of ${ref} is missing from the local store ${store.root}: pull or build the image again`);
+    });
+  }
   if (!registry) {
     throw new ImageNotFoundError(`image ${JSON.stringify(ref)} is not in the local image store (${store.root}); 'tsbuild images' lists what is there, 'tsbuild pull' fetches it`);
   }
   return remoteImage(store, ref, platform, registry);
 }
 
-/** An image from the registry its name points at; layers are fetched by materialize(). */
+/**
+ * An image from the registry its name points at; layers are fetched by materialize(), which then
+ * keeps the image in the store: tagged by its name, or by its digest for a `name@sha256:…` ref.
+ */
 export async function remoteImage(store: Store, ref: string, platform: Platform, registry: RegistryClient): Promise<ImageSource> {
   const reference = parseReference(ref);
   const { image } = await registry.resolveImage(reference, { platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant } });
   checkPlatform(ref, image, platform);
-  return source(store, ref, image, async (d) => {
+  const fetchBlob: BlobFetcher = async (d) => {
     await registry.fetchBlob(reference, d, (stream) => store.putBlob(stream, { expectedDigest: d.digest }));
+  };
+  return source(store, ref, image, fetchBlob, async () => {
+    await store.putBlobBytes(image.configBytes);
+    await store.putBlobBytes(image.manifestBytes);
+    if (reference.digest === undefined) await store.tagImage(normalizeImageName(ref), image.manifestDigest);
   });
 }
 
-/** An image tagged in the local store, or undefined. */
+/** An image the local store has under `ref` (a tag, or a manifest digest after `@`), or undefined. */
 export async function localImage(store: Store, ref: string): Promise<OciImage | undefined> {
-  let name: string;
-  try {
-    name = normalizeImageName(ref);
-  } catch {
-    return undefined;
+  const at = ref.indexOf("@");
+  let manifestDigest: string | undefined;
+  if (at >= 0) {
+    manifestDigest = ref.slice(at + 1);
+    if (!isDigest(manifestDigest) || !(await store.hasBlob(manifestDigest))) return undefined;
+  } else {
+    let name: string;
+    try {
+      name = normalizeImageName(ref);
+    } catch {
+      return undefined;
+    }
+    manifestDigest = await store.resolveTag(name);
+    if (!manifestDigest) return undefined;
   }
-  const manifestDigest = await store.resolveTag(name);
-  if (!manifestDigest) return undefined;
   const manifestBytes = await readFile(store.blobPath(manifestDigest));
-  const manifest = JSON.parse(manifestBytes.toString("utf8")) as { config: { digest: string } };
-  return parseImage(manifestBytes, await readFile(store.blobPath(manifest.config.digest)), `image ${name}`);
+  const manifest = JSON.parse(manifestBytes.toString("utf8")) as { config?: { digest: string } };
+  // A digest may name an image index (kept by no one here) rather than a manifest.
+  if (!manifest.config) return undefined;
+  return parseImage(manifestBytes, await readFile(store.blobPath(manifest.config.digest)), `image ${ref}`);
 }
 
 const LAYER_FETCHES = 4;
 
-/** An image found for a reference must be for the platform asked for (as BuildKit checks). */
-function checkPlatform(ref: string, image: OciImage, platform: Platform): void {
+/** Why `image` is not for `platform` ("wanted …, actual …"), or undefined when it is. */
+function platformMismatch(image: OciImage, platform: Platform): string | undefined {
   const { os, architecture, variant } = image.config;
-  if (os === platform.os && architecture === platform.architecture && (!variant || !platform.variant || variant === platform.variant)) return;
+  if (os === platform.os && architecture === platform.architecture && (!variant || !platform.variant || variant === platform.variant)) return undefined;
   const actual = [os, architecture, variant].filter(Boolean).join("/");
   const wanted = [platform.os, platform.architecture, platform.variant].filter(Boolean).join("/");
-  throw new ImageNotFoundError(`image ${JSON.stringify(ref)} was found but does not match the platform: wanted ${wanted}, actual ${actual}`);
+  return `wanted ${wanted}, actual ${actual}`;
 }
 
-function source(store: Store, ref: string, image: OciImage, fetchBlob: BlobFetcher): ImageSource {
+/** An image found for a reference must be for the platform asked for (as BuildKit checks). */
+function checkPlatform(ref: string, image: OciImage, platform: Platform): void {
+  const mismatch = platformMismatch(image, platform);
+  if (mismatch) throw new ImageNotFoundError(`image ${JSON.stringify(ref)} was found but does not match the platform: ${mismatch}`);
+}
+
+/** `keep` runs once the layers are in the store (a registry image is then kept locally). */
+function source(store: Store, ref: string, image: OciImage, fetchBlob: BlobFetcher, keep?: () => Promise<void>): ImageSource {
   let materialized: Promise<void> | undefined;
   return {
     ref,
@@ -119,7 +149,7 @@ function source(store: Store, ref: string, image: OciImage, fetchBlob: BlobFetch
             await importLayer(store, layer);
           }),
         ),
-      ).then(() => undefined);
+      ).then(() => keep?.());
       return materialized;
     },
   };
