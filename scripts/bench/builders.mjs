@@ -14,11 +14,11 @@ export class Tsbuild {
   name = "tsbuild";
 
   constructor(repo) {
-    this.cli = path.join(repo, "packages", "cli", "bin", "tsbuild.js");
+    this.cli = path.join(repo, "packages", "cli", "bin", "tsbuild.cjs");
   }
 
   async prepare() {
-    if (!existsSync(path.join(path.dirname(this.cli), "..", "dist", "main.js"))) {
+    if (!existsSync(path.join(path.dirname(this.cli), "..", "dist", "tsbuild.cjs"))) {
       throw new Error("tsbuild is not built: run `npm run build` first");
     }
   }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Where a tsbuild run spends its time, from a V8 CPU profile:
-//   node --cpu-prof --cpu-prof-dir=/tmp/prof packages/cli/bin/tsbuild.js build …
+//   node --cpu-prof --cpu-prof-dir=/tmp/prof packages/cli/bin/tsbuild.cjs build …
 //   node scripts/bench/profile-top.mjs /tmp/prof/*.cpuprofile [N]
 // Prints self time by module (file) and by function, top N each (default 15).
 import { readFile } from "node:fs/promises";

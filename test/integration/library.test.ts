@@ -28,7 +28,8 @@ describe("build() as a library", () => {
   it("stops a running step when its AbortSignal fires, leaving nothing mounted or running", async () => {
     const dir = await makeScratchDir("tsbuild-lib-");
     const root = path.join(dir, "store");
-    await writeTree(dir, { Dockerfile: `${await fromBusybox()}\nRUN sleep 100\n` });
+    // A duration no other test sleeps for: test files run in parallel and ps sees them all.
+    await writeTree(dir, { Dockerfile: `${await fromBusybox()}\nRUN sleep 137\n` });
     const controller = new AbortController();
     const started = build({
       context: dir,
@@ -40,6 +41,6 @@ describe("build() as a library", () => {
     });
     await expect(started).rejects.toThrow(/abort/i);
     await expectNoLeftovers(root);
-    expect(execFileSync("ps", ["-eo", "args"]).toString()).not.toMatch(/^sleep 100$/m);
+    expect(execFileSync("ps", ["-eo", "args"]).toString()).not.toMatch(/^sleep 137$/m);
   });
 });

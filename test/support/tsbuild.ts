@@ -1,10 +1,10 @@
-// Runs the tsbuild CLI the way a user does: the `tsbuild` program (packages/cli/bin/tsbuild.js, run
+// Runs the tsbuild CLI the way a user does: the `tsbuild` program (packages/cli/bin/tsbuild.cjs, run
 // by its #! line with the `node` this test runs on first in PATH; needs `npm run build`).
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-const cli = fileURLToPath(new URL("../../packages/cli/bin/tsbuild.js", import.meta.url));
+const cli = fileURLToPath(new URL("../../packages/cli/bin/tsbuild.cjs", import.meta.url));
 
 export interface TsbuildRun {
   code: number | null;

@@ -2,7 +2,8 @@
 // place), is fsynced, renamed into place, and the directory is fsynced so the rename itself
 // survives a crash. Readers see the old state or the new one, never a partial file.
 import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, rm, utimes, type FileHandle } from "node:fs/promises";
+import { utimesSync } from "node:fs";
+import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { fsyncPath } from "@tsbuild/oci";
 import { Writable } from "node:stream";
@@ -58,8 +59,15 @@ async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
   }
 }
 
-/** Sets a file's mtime to now (its "last used" time for garbage collection); a missing file is ignored. */
+/**
+ * Sets a file's mtime to now (its "last used" time for garbage collection); a missing file is
+ * ignored. Synchronous: one syscall a cache hit (docs/decisions/0009).
+ */
 export async function touch(p: string): Promise<void> {
   const now = new Date();
-  await utimes(p, now, now).catch(() => undefined);
+  try {
+    utimesSync(p, now, now);
+  } catch {
+    // gone: nothing to mark
+  }
 }

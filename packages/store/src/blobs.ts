@@ -1,5 +1,6 @@
 // Content-addressed blobs: blobs/sha256/<hex>, written once (temp file, fsync, rename), read-only.
-import { open, rename, rm, stat, access } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { open, rename, rm, stat } from "node:fs/promises";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { DigestingStream, MediaTypes, isDigest, sha256Digest } from "@tsbuild/oci";
@@ -34,8 +35,9 @@ async function commitTempBlob(paths: StorePaths, temp: string, digest: string): 
   await fsyncDir(paths.blobs);
 }
 
+// A synchronous check: one syscall, cheaper than a thread-pool round trip (docs/decisions/0009).
 async function exists(p: string): Promise<boolean> {
-  return access(p).then(() => true, () => false);
+  return existsSync(p);
 }
 
 /**

@@ -1,6 +1,6 @@
 // Build cache records: cache/<key hex>.json. The payload belongs to the solver; the store only
 // needs to know which layers a record holds on to, for garbage collection.
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { digestHex } from "@tsbuild/oci";
 import { touch, writeFileAtomic } from "./atomic.js";
@@ -35,9 +35,10 @@ export async function putCacheRecord<T>(paths: StorePaths, key: string, input: C
   return record;
 }
 
+/** Synchronous, as a record is a few hundred bytes and a no-op build reads one a step (docs/decisions/0009). */
 export async function readCacheRecordFile(file: string): Promise<CacheRecord | undefined> {
   try {
-    return JSON.parse(await readFile(file, "utf8")) as CacheRecord;
+    return JSON.parse(readFileSync(file, "utf8")) as CacheRecord;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw e;

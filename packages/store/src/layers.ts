@@ -1,6 +1,7 @@
 // Unpacked layers: layers/<diffID hex>/ holds layer.json (the record) and diff/ (the layer's
 // files in overlay upper format, usable as an overlay lower dir).
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { digestHex, isDigest, layerCompression, uncompressedLayerStream, type LayerTarSource } from "@tsbuild/oci";
 import { fsyncDir, tempName, writeFileAtomic } from "./atomic.js";
@@ -35,7 +36,8 @@ export async function getLayer(paths: StorePaths, diffID: string): Promise<Store
   if (!isDigest(diffID)) return undefined;
   let text: string;
   try {
-    text = await readFile(path.join(layerRoot(paths, diffID), RECORD), "utf8");
+    // Synchronous: a record is a few hundred bytes, read once a step (docs/decisions/0009).
+    text = readFileSync(path.join(layerRoot(paths, diffID), RECORD), "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw e;
@@ -44,7 +46,7 @@ export async function getLayer(paths: StorePaths, diffID: string): Promise<Store
 }
 
 export async function hasLayer(paths: StorePaths, diffID: string): Promise<boolean> {
-  return isDigest(diffID) && stat(path.join(layerRoot(paths, diffID), RECORD)).then(() => true, () => false);
+  return isDigest(diffID) && existsSync(path.join(layerRoot(paths, diffID), RECORD));
 }
 
 /**

@@ -1,7 +1,7 @@
 // Tags, the local image store: images.json maps a normalised name to a manifest (or index)
 // digest. The manifest and config are plain blobs. Changes are read-modify-write of one file
 // under the "images" lock (which prune also holds), written atomically.
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { isDigest } from "@tsbuild/oci";
 import { writeFileAtomic } from "./atomic.js";
 import { hasBlob } from "./blobs.js";
@@ -25,7 +25,8 @@ export const IMAGES_LOCK = "images";
 
 export async function readImagesFile(paths: StorePaths): Promise<ImagesFile> {
   try {
-    return JSON.parse(await readFile(paths.images, "utf8")) as ImagesFile;
+    // Synchronous, as the store's other metadata reads (docs/decisions/0009).
+    return JSON.parse(readFileSync(paths.images, "utf8")) as ImagesFile;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { version: 1, images: {} };
     throw e;
@@ -47,6 +48,8 @@ async function updateImages(paths: StorePaths, lock: LockOptions, change: (file:
 export async function tagImage(paths: StorePaths, name: string, manifestDigest: string, lock: LockOptions = {}): Promise<string> {
   const normalised = normalizeImageName(name);
   if (!isDigest(manifestDigest)) throw new Error(`cannot tag ${normalised}: ${JSON.stringify(manifestDigest)} is not a sha256 digest`);
+  // A rebuild that made the same image: nothing to write (a concurrent untag may as well come after).
+  if ((await readImagesFile(paths)).images[normalised]?.manifestDigest === manifestDigest) return normalised;
   await updateImages(paths, lock, async (file) => {
     // Checked under the lock, so a concurrent prune cannot remove the manifest in between.
     if (!(await hasBlob(paths, manifestDigest))) throw new BlobNotFoundError(manifestDigest, paths.root);
