@@ -5,6 +5,7 @@
 // build); one file costs one read and one compile (docs/decisions/0009-one-file-cli.md).
 // CommonJS npm packages (tar-stream and its dependencies) and node: builtins are required as usual.
 import { transform } from "@swc/core";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -96,6 +97,8 @@ parts.push(
   "__load(0);",
   "",
 );
-await writeFile(`${output}.tmp`, parts.join("\n"));
+// The first line names the content: bin/tsbuild.cjs keys V8's code cache for the file by it.
+const body = parts.join("\n");
+await writeFile(`${output}.tmp`, `// tsbuild bundle ${createHash("sha256").update(body).digest("hex")}\n${body}`);
 await rename(`${output}.tmp`, output);
 console.log(`${path.relative(repo, output)}: ${order.length} modules`);

@@ -3,7 +3,48 @@
 // Run as a program, the lines above are shell: Node 20 parses all its root certificates at start-up
 // when NODE_EXTRA_CA_CERTS is set (~40 ms a command), so the variable is handed over under another
 // name and the file read only when a verified HTTPS connection is made (docs/decisions/0008).
-// Run with `node`, they are a string and a comment. dist/tsbuild.cjs is the CLI linked into one file
-// by scripts/bundle-cli.mjs; this file is CommonJS too, as an ES module importing it would make Node
-// scan all of it for export names first (~80 ms) (docs/decisions/0009).
-require("../dist/tsbuild.cjs");
+// Run with `node`, they are a string and a comment.
+//
+// dist/tsbuild.cjs is the CLI linked into one file by scripts/bundle-cli.mjs. It is compiled here
+// with V8's code cache for it, kept per bundle and command in $XDG_CACHE_HOME/tsbuild (as Node 22's
+// module compile cache would): compiling the 0.8 MB file and its functions anew costs 30-40 ms a
+// command (docs/decisions/0009). Without a usable cache the file is compiled as usual and the
+// cache written when the command ends; a cache that cannot be read or written is not an error.
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+const vm = require("node:vm");
+const { createRequire } = require("node:module");
+
+const bundle = path.join(__dirname, "..", "dist", "tsbuild.cjs");
+const source = fs.readFileSync(bundle, "utf8");
+const id = /^\/\/ tsbuild bundle ([0-9a-f]{64})\n/.exec(source)?.[1];
+const cacheDir = path.join(process.env.XDG_CACHE_HOME || path.join(require("node:os").homedir(), ".cache"), "tsbuild");
+const command = /^[a-z][a-z-]*$/.test(process.argv[2] ?? "") ? process.argv[2] : "default";
+const cacheFile = id && path.join(cacheDir, `${id.slice(0, 16)}-${process.version}-${command}.v8cache`);
+let cachedData;
+try {
+  if (cacheFile) cachedData = fs.readFileSync(cacheFile);
+} catch {
+  // none yet
+}
+const script = new vm.Script(`[function (exports, require, module, __filename, __dirname) {${source}\n}][0]`, { filename: bundle, cachedData });
+if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
+  process.once("exit", () => {
+    try {
+      fs.mkdirSync(cacheDir, { recursive: true });
+      // Caches of other builds of the CLI go once a day has passed without them being written.
+      for (const old of fs.readdirSync(cacheDir)) {
+        const file = path.join(cacheDir, old);
+        if (old.endsWith(".v8cache") && !old.startsWith(id.slice(0, 16)) && Date.now() - fs.statSync(file).mtimeMs > 86_400_000) fs.rmSync(file, { force: true });
+      }
+      const temp = `${cacheFile}.${process.pid}`;
+      fs.writeFileSync(temp, script.createCachedData());
+      fs.renameSync(temp, cacheFile);
+    } catch {
+      // read-only or full: the next command compiles again
+    }
+  });
+}
+const module_ = { exports: {} };
+script.runInThisContext()(module_.exports, createRequire(bundle), module_, bundle, path.dirname(bundle));

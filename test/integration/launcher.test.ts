@@ -1,0 +1,39 @@
+// The `tsbuild` program itself (packages/cli/bin/tsbuild.cjs): V8's code cache for the one-file
+// CLI, kept per command under $XDG_CACHE_HOME/tsbuild and rebuilt when it is unusable.
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { makeScratchDir } from "../support/scratch.js";
+import { runTsbuild } from "../support/tsbuild.js";
+
+describe("the tsbuild program", () => {
+  it("keeps V8's code cache per command, reuses it, and replaces one it cannot use", async () => {
+    const dir = await makeScratchDir("tsbuild-launcher-");
+    const env = { XDG_CACHE_HOME: dir };
+    const run = (...args: string[]) => runTsbuild(args, { root: path.join(dir, "store"), cwd: dir, env });
+    const cacheDir = path.join(dir, "tsbuild");
+
+    const first = await run("--version");
+    expect(first.code, first.stderr).toBe(0);
+    const [versionCache] = await readdir(cacheDir);
+    expect(versionCache).toMatch(new RegExp(`^[0-9a-f]{16}-${process.version}-default\\.v8cache$`));
+    const written = await stat(path.join(cacheDir, versionCache!));
+    expect(written.size).toBeGreaterThan(1000);
+
+    // Reused as it is: same output, not rewritten.
+    const second = await run("--version");
+    expect(second.stdout).toBe(first.stdout);
+    expect((await stat(path.join(cacheDir, versionCache!))).mtimeMs).toBe(written.mtimeMs);
+
+    // Another command has its own cache.
+    expect((await run("images")).code).toBe(0);
+    expect((await readdir(cacheDir)).sort()).toEqual([versionCache, versionCache!.replace("-default.", "-images.")].sort());
+
+    // Garbage in the cache: V8 rejects it, the command works, the cache is written anew.
+    await writeFile(path.join(cacheDir, versionCache!), "not a code cache");
+    const third = await run("--version");
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.stdout).toBe(first.stdout);
+    expect((await readFile(path.join(cacheDir, versionCache!))).toString()).not.toBe("not a code cache");
+  });
+});
