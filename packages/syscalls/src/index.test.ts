@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { MNT_DETACH, mknod, mount, readXattrs, setXattr, umount } from "./index.js";
+import { MNT_DETACH, mknod, mount, readDirectory, readXattrs, setXattr, STAT_FIELDS, StatField, umount } from "./index.js";
 
 let dir: string;
 const mounted: string[] = [];
@@ -97,5 +97,34 @@ describe("extended attributes", () => {
     setXattr(link, "trusted.on-link", Buffer.from([0, 255]));
     expect(readXattrs(link)).toEqual(new Map([["trusted.on-link", Buffer.from([0, 255])]]));
     expect(() => readXattrs(path.join(dir, "missing"))).toThrow(expect.objectContaining({ code: "ENOENT", syscall: "llistxattr" }));
+  });
+});
+
+describe("readDirectory", () => {
+  test("lists every entry but . and .. with the same numbers lstat gives", () => {
+    writeFileSync(path.join(dir, "file"), "twelve bytes");
+    mkdirSync(path.join(dir, "sub"));
+    symlinkSync("file", path.join(dir, "link"));
+    mknod(path.join(dir, "fifo"), 0o010644);
+    const { names, stats } = readDirectory(dir);
+    expect([...names].sort()).toEqual(["fifo", "file", "link", "sub"]);
+    expect(stats).toHaveLength(names.length * STAT_FIELDS);
+    names.forEach((name, i) => {
+      const st = lstatSync(path.join(dir, name), { bigint: true });
+      const field = (f: number) => stats[i * STAT_FIELDS + f]!;
+      expect(field(StatField.mode)).toBe(Number(st.mode));
+      expect([field(StatField.uid), field(StatField.gid), field(StatField.size), field(StatField.nlink), field(StatField.ino)]).toEqual([st.uid, st.gid, st.size, st.nlink, st.ino].map(Number));
+      expect(BigInt(field(StatField.mtimeSec)) * 1_000_000_000n + BigInt(field(StatField.mtimeNsec))).toBe(st.mtimeNs);
+      expect(BigInt(field(StatField.ctimeSec)) * 1_000_000_000n + BigInt(field(StatField.ctimeNsec))).toBe(st.ctimeNs);
+      expect(BigInt(field(StatField.atimeSec)) * 1_000_000_000n + BigInt(field(StatField.atimeNsec))).toBe(st.atimeNs);
+    });
+  });
+
+  test("an empty directory lists nothing; a missing one or a file is an error with Node's code", () => {
+    mkdirSync(path.join(dir, "empty"));
+    expect(readDirectory(path.join(dir, "empty"))).toEqual({ names: [], stats: new Float64Array(0) });
+    expect(() => readDirectory(path.join(dir, "missing"))).toThrow(expect.objectContaining({ code: "ENOENT", syscall: "opendir" }));
+    writeFileSync(path.join(dir, "file"), "");
+    expect(() => readDirectory(path.join(dir, "file"))).toThrow(expect.objectContaining({ code: "ENOTDIR" }));
   });
 });

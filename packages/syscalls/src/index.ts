@@ -8,6 +8,7 @@ interface Addon {
   mknod(path: string, mode: number, major: number, minor: number): void;
   lxattrs(path: string): (string | Buffer)[] | undefined;
   lsetxattr(path: string, name: string, value: Buffer): void;
+  readDirectory(path: string): [string[], Float64Array];
 }
 
 let addon: Addon | undefined;
@@ -58,4 +59,38 @@ export function readXattrs(path: string): Map<string, Buffer> | undefined {
 /** lsetxattr(2): sets one extended attribute of `path` (not following a symlink). */
 export function setXattr(path: string, name: string, value: Buffer): void {
   load().lsetxattr(path, name, value);
+}
+
+/** Numbers per entry in DirectoryListing.stats, and where each one is. */
+export const STAT_FIELDS = 12;
+export const StatField = {
+  mode: 0,
+  uid: 1,
+  gid: 2,
+  size: 3,
+  nlink: 4,
+  ino: 5,
+  atimeSec: 6,
+  atimeNsec: 7,
+  mtimeSec: 8,
+  mtimeNsec: 9,
+  ctimeSec: 10,
+  ctimeNsec: 11,
+} as const;
+
+export interface DirectoryListing {
+  /** Entry names (not . and ..), in the order the file system lists them. */
+  names: string[];
+  /** STAT_FIELDS numbers per name, in the order of StatField: the entry's lstat. */
+  stats: Float64Array;
+}
+
+/**
+ * A directory's entries with their lstat, in one call: each stat is relative to the open directory
+ * (fstatat), not a lookup of the whole path, and no Stats object is made per entry. An entry
+ * removed between the listing and its stat is left out.
+ */
+export function readDirectory(path: string): DirectoryListing {
+  const [names, stats] = load().readDirectory(path);
+  return { names, stats };
 }

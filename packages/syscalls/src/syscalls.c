@@ -1,4 +1,5 @@
-// The Linux system calls Node.js has no API for: mount, umount, mknod and extended attributes.
+// The Linux system calls Node.js has no API for: mount, umount, mknod and extended attributes;
+// and a directory's entries with their lstat in one call (fstatat relative to the directory).
 // Without them every overlay mount, unmount, whiteout and xattr read was a process of
 // mount(8), umount(8), mknod(1), getfattr(1) or setfattr(1) (docs/decisions/0007).
 // Each function is synchronous and cheap (no data is copied but names and xattr values); errors
@@ -11,6 +12,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -255,6 +257,83 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// Per entry of readDirectory's stats: mode, uid, gid, size, nlink, ino, then seconds and
+// nanoseconds of atime, mtime and ctime (doubles hold all of them exactly).
+#define STAT_FIELDS 12
+
+// readDirectory(path) -> [names, Float64Array of STAT_FIELDS per name]: the entries of a directory
+// (without . and ..) and their lstat. Each stat is an fstatat relative to the open directory, not a
+// lookup of the whole path; an entry removed between the listing and its stat is left out.
+static napi_value js_read_directory(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *path = string_arg(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  napi_value out = NULL, names, stats_buffer, stats;
+  double *fields = NULL;
+  size_t count = 0, capacity = 0;
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+  if (dir == NULL) {
+    throw_errno(env, errno, "opendir", path);
+    if (fd >= 0) close(fd);
+    free(path);
+    return NULL;
+  }
+  if (napi_create_array(env, &names) != napi_ok) goto done;
+  for (;;) {
+    errno = 0;
+    struct dirent *entry = readdir(dir);
+    if (entry == NULL) {
+      if (errno != 0) {
+        throw_errno(env, errno, "readdir", path);
+        goto done;
+      }
+      break;
+    }
+    if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+    struct stat st;
+    if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      throw_errno(env, errno, "lstat", entry->d_name);
+      goto done;
+    }
+    if (count == capacity) {
+      capacity = capacity ? capacity * 2 : 64;
+      double *grown = realloc(fields, capacity * STAT_FIELDS * sizeof(double));
+      if (grown == NULL) {
+        napi_throw_error(env, NULL, "syscalls: out of memory");
+        goto done;
+      }
+      fields = grown;
+    }
+    double *f = fields + count * STAT_FIELDS;
+    f[0] = st.st_mode, f[1] = st.st_uid, f[2] = st.st_gid, f[3] = (double)st.st_size, f[4] = (double)st.st_nlink;
+    f[5] = (double)st.st_ino;
+    f[6] = (double)st.st_atim.tv_sec, f[7] = (double)st.st_atim.tv_nsec;
+    f[8] = (double)st.st_mtim.tv_sec, f[9] = (double)st.st_mtim.tv_nsec;
+    f[10] = (double)st.st_ctim.tv_sec, f[11] = (double)st.st_ctim.tv_nsec;
+    napi_value name;
+    if (napi_create_string_utf8(env, entry->d_name, NAPI_AUTO_LENGTH, &name) != napi_ok) goto done;
+    if (napi_set_element(env, names, (uint32_t)count, name) != napi_ok) goto done;
+    count++;
+  }
+  void *data;
+  size_t bytes = count * STAT_FIELDS * sizeof(double);
+  if (napi_create_arraybuffer(env, bytes, &data, &stats_buffer) != napi_ok) goto done;
+  if (bytes > 0) memcpy(data, fields, bytes);
+  if (napi_create_typedarray(env, napi_float64_array, count * STAT_FIELDS, stats_buffer, 0, &stats) != napi_ok) goto done;
+  if (napi_create_array_with_length(env, 2, &out) != napi_ok) goto done;
+  napi_set_element(env, out, 0, names);
+  napi_set_element(env, out, 1, stats);
+done:
+  closedir(dir);
+  free(fields);
+  free(path);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor functions[] = {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
@@ -262,6 +341,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
       {"lxattrs", NULL, js_lxattrs, NULL, NULL, NULL, napi_default, NULL},
       {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
+      {"readDirectory", NULL, js_read_directory, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));
   return exports;
