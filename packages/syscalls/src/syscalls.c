@@ -64,6 +64,17 @@ static char *string_arg(napi_env env, napi_value value, const char *what) {
   return out;
 }
 
+// The only argument of a one-path function, malloc'ed (freed by the caller); NULL after throwing.
+static char *only_path_arg(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "syscalls: N-API call failed: napi_get_cb_info");
+    return NULL;
+  }
+  return string_arg(env, argv[0], "path");
+}
+
 static int int_arg(napi_env env, napi_value value, int64_t *out) {
   if (napi_get_value_int64(env, value, out) != napi_ok) {
     napi_throw_type_error(env, NULL, "syscalls: expected a number");
@@ -172,10 +183,7 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
 // lxattrs(path) -> [name, Buffer, name, Buffer, …] (symlinks not followed); undefined when it has
 // none or the file system has no xattrs (most files: nothing is allocated for them).
 static napi_value js_lxattrs(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char *path = string_arg(env, argv[0], "path");
+  char *path = only_path_arg(env, info);
   if (path == NULL) return NULL;
   napi_value out = NULL;
   char *names = NULL;
@@ -265,10 +273,7 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
 // (without . and ..) and their lstat. Each stat is an fstatat relative to the open directory, not a
 // lookup of the whole path; an entry removed between the listing and its stat is left out.
 static napi_value js_read_directory(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char *path = string_arg(env, argv[0], "path");
+  char *path = only_path_arg(env, info);
   if (path == NULL) return NULL;
   napi_value out = NULL, names, stats_buffer, stats;
   double *fields = NULL;

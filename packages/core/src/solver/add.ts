@@ -117,6 +117,7 @@ async function download(url: string, rootfs: string, destination: { dest: string
 }
 
 const MAX_REDIRECTS = 10;
+const DOWNLOAD_IDLE_MS = 300_000;
 /** The system's CAs and NODE_EXTRA_CA_CERTS, read on the first https download. */
 let httpsAgent: Promise<https.Agent> | undefined;
 
@@ -127,7 +128,10 @@ async function httpGet(url: string): Promise<IncomingMessage> {
     if (current.protocol !== "http:" && current.protocol !== "https:") throw new CopyError(`ADD ${url}: unsupported URL scheme ${current.protocol}`);
     const agent = current.protocol === "https:" ? await (httpsAgent ??= trustedCertificates().then((ca) => new https.Agent({ ca }))) : undefined;
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
-      (current.protocol === "https:" ? https : http).get(current, { agent }, resolve).on("error", (e) => reject(new CopyError(`ADD ${url}: ${e.message}`)));
+      const request = (current.protocol === "https:" ? https : http).get(current, { agent }, resolve);
+      request.on("error", (e) => reject(new CopyError(`ADD ${url}: ${e.message}`)));
+      // An idle connection fails the step rather than hanging it (the socket timeout also covers the body).
+      request.setTimeout(DOWNLOAD_IDLE_MS, () => request.destroy(new Error(`no data for ${DOWNLOAD_IDLE_MS / 1000} s`)));
     });
     const location = response.headers.location;
     if (response.statusCode && response.statusCode >= 300 && response.statusCode < 400 && location) {

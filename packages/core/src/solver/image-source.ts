@@ -96,6 +96,8 @@ export async function localImage(store: Store, ref: string): Promise<OciImage | 
   if (at >= 0) {
     manifestDigest = ref.slice(at + 1);
     if (!isDigest(manifestDigest) || !(await store.hasBlob(manifestDigest))) return undefined;
+    // Any blob may have that digest: only something of a manifest's size is read.
+    if ((await store.blobSize(manifestDigest)) > MAX_MANIFEST_BYTES) return undefined;
   } else {
     let name: string;
     try {
@@ -107,13 +109,20 @@ export async function localImage(store: Store, ref: string): Promise<OciImage | 
     if (!manifestDigest) return undefined;
   }
   const manifestBytes = await readFile(store.blobPath(manifestDigest));
-  const manifest = JSON.parse(manifestBytes.toString("utf8")) as { config?: { digest: string } };
-  // A digest may name an image index (kept by no one here) rather than a manifest.
-  if (!manifest.config) return undefined;
+  let manifest: { config?: { digest?: unknown } } | null;
+  try {
+    manifest = JSON.parse(manifestBytes.toString("utf8")) as typeof manifest;
+  } catch {
+    return undefined;
+  }
+  // A digest may name an image index (kept by no one here), a config or a layer, not a manifest.
+  if (typeof manifest?.config?.digest !== "string") return undefined;
   return parseImage(manifestBytes, await readFile(store.blobPath(manifest.config.digest)), `image ${ref}`);
 }
 
 const LAYER_FETCHES = 4;
+/** The distribution spec's limit for manifests registries must accept. */
+const MAX_MANIFEST_BYTES = 4 << 20;
 
 /** Why `image` is not for `platform` ("wanted …, actual …"), or undefined when it is. */
 function platformMismatch(image: OciImage, platform: Platform): string | undefined {
