@@ -94,7 +94,7 @@ parts.push(
   "  __factories[index].call(undefined, module.exports, localRequire, module, __url.pathToFileURL(__path.join(__dirname, __files[index])).href);",
   "  return module.exports;",
   "}",
-  "__load(0);",
+  "module.exports = __load(0);",
   "",
 );
 // The first line names the content: bin/tsbuild.cjs keys V8's code cache for the file by it.

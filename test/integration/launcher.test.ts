@@ -29,6 +29,10 @@ describe("the tsbuild program", () => {
     expect((await run("images")).code).toBe(0);
     expect((await readdir(cacheDir)).sort()).toEqual([versionCache, versionCache!.replace("-default.", "-images.")].sort());
 
+    // A first word that names no command is the default command's context: no cache file for it.
+    expect((await run("no-such-context")).code).not.toBe(0);
+    expect((await readdir(cacheDir)).filter((f) => f.includes("no-such-context"))).toEqual([]);
+
     // Garbage in the cache: V8 rejects it, the command works, the cache is written anew.
     await writeFile(path.join(cacheDir, versionCache!), "not a code cache");
     const third = await run("--version");

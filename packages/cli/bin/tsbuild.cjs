@@ -31,6 +31,8 @@ try {
 const script = new vm.Script(`[function (exports, require, module, __filename, __dirname) {${source}\n}][0]`, { filename: bundle, cachedData });
 if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
   process.once("exit", () => {
+    // `tsbuild app` builds the context dir `app`: only command names make cache files.
+    if (command !== "default" && !cli.exports.commandNames?.includes(command)) return;
     try {
       fs.mkdirSync(cacheDir, { recursive: true });
       // Caches of other builds of the CLI go once a day has passed without them being written.
@@ -46,5 +48,5 @@ if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
     }
   });
 }
-const module_ = { exports: {} };
-script.runInThisContext()(module_.exports, createRequire(bundle), module_, bundle, path.dirname(bundle));
+const cli = { exports: {} };
+script.runInThisContext()(cli.exports, createRequire(bundle), cli, bundle, path.dirname(bundle));

@@ -3,6 +3,12 @@
 import { parseCommandLine, UsageError } from "./command-line.js";
 import { tsbuildProgram } from "./program.js";
 
+/**
+ * The top-level commands. bin/tsbuild.cjs keeps V8's code cache per command named first in argv
+ * (else "default"); a first word that names none (a context directory) gets no cache file.
+ */
+export const commandNames: readonly string[] = (tsbuildProgram.subcommands ?? []).map((c) => c.name);
+
 async function main(argv: readonly string[]): Promise<number> {
   const invocation = parseCommandLine(tsbuildProgram, argv, Math.min(110, process.stdout.columns ?? 110));
   if (invocation.kind === "print") {
