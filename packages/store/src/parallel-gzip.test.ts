@@ -81,8 +81,13 @@ describe("ParallelGzipStream", () => {
     const first = await compress(chunked(data, 65_536), { parallelism: 2 });
     const again = await compress(chunked(data, 65_536), { parallelism: 2 });
     const wide = await compress(chunked(data, 1_000_001), { parallelism: 7 });
+    // Whole pieces handed to zlib uncopied, alone and between copied ones.
+    const piecewise = await compress(chunked(data, PIECE), { parallelism: 2 });
+    const straddling = await compress(chunked(data, 2 * PIECE + 5), { parallelism: 2 });
     expect(again.equals(first)).toBe(true);
     expect(wide.equals(first)).toBe(true);
+    expect(piecewise.equals(first)).toBe(true);
+    expect(straddling.equals(first)).toBe(true);
   });
 
   it("keeps the level: level 9 is smaller than level 1 and still round-trips", async () => {

@@ -52,28 +52,40 @@ export class ParallelGzipStream extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    const last = this.#filled > 0 || this.#started === 0 ? this.#startPiece() : Promise.resolve();
+    const last = this.#filled > 0 || this.#started === 0 ? this.#startFilledPiece() : Promise.resolve();
     last.then(() => Promise.all(this.#emissions.splice(0))).then(() => callback(), callback);
   }
 
   async #take(chunk: Buffer): Promise<void> {
     for (let offset = 0; offset < chunk.length && !this.destroyed; ) {
+      // A whole piece of the chunk goes to zlib as it is: no copy and no new piece buffer (the
+      // store reads tars in pieces of this size, so that is every chunk but the last).
+      if (this.#filled === 0 && chunk.length - offset >= GZIP_PIECE_SIZE) {
+        await this.#startPiece(chunk.subarray(offset, offset + GZIP_PIECE_SIZE));
+        offset += GZIP_PIECE_SIZE;
+        continue;
+      }
       const copied = chunk.copy(this.#piece, this.#filled, offset);
       this.#filled += copied;
       offset += copied;
-      if (this.#filled === GZIP_PIECE_SIZE) await this.#startPiece();
+      if (this.#filled === GZIP_PIECE_SIZE) await this.#startFilledPiece();
     }
   }
 
-  /** Hands the filled piece to zlib, after waiting for a free slot (the backpressure). */
-  async #startPiece(): Promise<void> {
+  #startFilledPiece(): Promise<void> {
+    const piece = this.#piece.subarray(0, this.#filled);
+    this.#piece = Buffer.allocUnsafe(GZIP_PIECE_SIZE);
+    this.#filled = 0;
+    return this.#startPiece(piece);
+  }
+
+  /** Hands a piece to zlib, after waiting for a free slot (the backpressure). */
+  async #startPiece(piece: Buffer): Promise<void> {
     while (this.#emissions.length >= this.#parallelism) await this.#emissions.shift();
     // After destroy() nothing new starts; pieces already on the thread pool finish there and
     // their members are dropped.
     if (this.destroyed) return;
-    const member = gzipAsync(this.#piece.subarray(0, this.#filled), { level: this.#level, chunkSize: ZLIB_OUTPUT_CHUNK });
-    this.#piece = Buffer.allocUnsafe(GZIP_PIECE_SIZE);
-    this.#filled = 0;
+    const member = gzipAsync(piece, { level: this.#level, chunkSize: ZLIB_OUTPUT_CHUNK });
     this.#started++;
     const emission = Promise.all([member, this.#lastEmission]).then(([bytes]) => {
       if (!this.destroyed) this.push(bytes);

@@ -1,10 +1,14 @@
 // A persistent stat cache for hashing a build context without re-reading unchanged files, as
-// git's index does: path -> (size, mtime ns, ctime ns, inode) -> sha256.
+// git's index does: path -> (size, inode, mtime, ctime) -> sha256.
 //
-// File: statcache/<sha256 of contextId>.json, one JSON document
-//   {"version":1,"entries":{"<path>":["<size>","<mtimeNs>","<ctimeNs>","<ino>","<sha256>"]}}
-// (numbers as decimal strings: nanosecond times and inodes exceed 2^53). 20,000 entries are
-// ~2.5 MB and parse in a few ms.
+// File: statcache/<sha256 of contextId>.bin, little-endian:
+//   "TSSTATC\n", u32 version (2), u32 entry count, then per entry:
+//   u16 path length, path (UTF-8), f64 size, f64 inode, f64 mtime s, u32 mtime ns, f64 ctime s,
+//   u32 ctime ns, 32 bytes sha256.
+// Version 1 was JSON with decimal strings ({"<path>": ["<size>", "<mtime ns>", …]}): parsed, the
+// 20,000 entries of the bench context were ~6 MiB of heap, and each lookup compared BigInts
+// turned into strings. Now the file stays one Buffer, a Map holds each path's offset in it, and a
+// lookup compares numbers read in place.
 //
 // Racy entries: file times have coarse granularity (a kernel tick), so a file changed again
 // within the same tick after it was hashed keeps its times. As in git, an entry whose mtime or
@@ -12,72 +16,166 @@
 //
 // save() writes the entries looked up or recorded in this session, so files that left the
 // context drop out (the indexer walks the whole context each build).
-import { readFile, stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { digestHex, sha256Digest } from "@tsbuild/oci";
 import { writeFileAtomic } from "./atomic.js";
 import type { StorePaths } from "./paths.js";
 
-/** The parts of fs.BigIntStats the cache compares (fs.stat(p, { bigint: true }) gives them). */
+/** What the cache compares of an lstat: sizes and inodes as numbers, times as seconds and nanoseconds. */
 export interface StatKey {
-  size: bigint | number;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  ino: bigint | number;
+  size: number;
+  ino: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  ctimeSec: number;
+  ctimeNsec: number;
 }
 
-type Entry = [size: string, mtimeNs: string, ctimeNs: string, ino: string, sha256: string];
-
 export interface StatCache {
-  /** The recorded sha256 of `path` if its stat still matches, else undefined. */
+  /** The recorded sha256 (hex) of `path` if its stat still matches, else undefined. */
   lookup(path: string, stat: StatKey): string | undefined;
+  /** Records the sha256 (64 hex digits) of `path` as it was at `stat`. */
   record(path: string, stat: StatKey, sha256: string): void;
   /** Writes the cache atomically. */
   save(): Promise<void>;
 }
 
-const statCacheFile = (paths: StorePaths, contextId: string) =>
-  path.join(paths.statCache, `${digestHex(sha256Digest(contextId))}.json`);
+const MAGIC = "TSSTATC\n";
+const VERSION = 2;
+const HEADER_SIZE = 16;
+/** Bytes of an entry after its path: size, inode, mtime s, mtime ns, ctime s, ctime ns, sha256. */
+const FIELDS_SIZE = 72;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+const cacheFileName = (paths: StorePaths, contextId: string, extension: string) =>
+  path.join(paths.statCache, `${digestHex(sha256Digest(contextId))}.${extension}`);
+
+/** A loaded cache file: its bytes and the offset of each path's fields in them. */
+interface LoadedEntries {
+  bytes: Buffer;
+  fieldsAt: Map<string, number>;
+  /** The file's mtime: entries with times not older are racy. */
+  savedSec: number;
+  savedNsec: number;
+}
 
 /** The stat cache of the build context `contextId` (e.g. its absolute path) in `store`. */
 export async function openStatCache(store: { paths: StorePaths }, contextId: string): Promise<StatCache> {
   const { paths } = store;
-  const file = statCacheFile(paths, contextId);
-  let loaded: Record<string, Entry> = {};
-  let savedAtNs = 0n;
-  try {
-    const [text, s] = await Promise.all([readFile(file, "utf8"), stat(file, { bigint: true })]);
-    const parsed = JSON.parse(text) as { version?: number; entries?: Record<string, Entry> };
-    if (parsed.version === 1 && parsed.entries) {
-      loaded = parsed.entries;
-      savedAtNs = s.mtimeNs;
-    }
-  } catch (e) {
-    // A missing or unreadable cache only costs re-hashing.
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT" && !(e instanceof SyntaxError)) throw e;
-  }
-  const current = new Map<string, Entry>();
-  const loadedCount = Object.keys(loaded).length;
-  let recorded = false;
-  const matches = (entry: Entry, s: StatKey) =>
-    entry[0] === String(s.size) && entry[1] === String(s.mtimeNs) && entry[2] === String(s.ctimeNs) && entry[3] === String(s.ino);
+  const file = cacheFileName(paths, contextId, "bin");
+  const loaded = await loadEntries(file);
+  // This session's entries, as the offset of their fields: in the loaded file (an entry found
+  // unchanged), or as -1 - offset in `recorded` (fields encoded as in the file, one after another).
+  const current = new Map<string, number>();
+  let recorded = Buffer.alloc(0);
+  let recordedEnd = 0;
+  const fieldsOf = (offset: number): [Buffer, number] => (offset >= 0 ? [loaded!.bytes, offset] : [recorded, -1 - offset]);
   return {
     lookup(p, s) {
       const fresh = current.get(p);
-      if (fresh) return matches(fresh, s) ? fresh[4] : undefined;
-      const old = Object.hasOwn(loaded, p) ? loaded[p] : undefined;
-      if (!old || !matches(old, s) || BigInt(old[1]) >= savedAtNs || BigInt(old[2]) >= savedAtNs) return undefined;
-      current.set(p, old);
-      return old[4];
+      if (fresh !== undefined) return digestIfSame(...fieldsOf(fresh), s);
+      const at = loaded?.fieldsAt.get(p);
+      if (at === undefined || racy(loaded!, at)) return undefined;
+      const digest = digestIfSame(loaded!.bytes, at, s);
+      if (digest) current.set(p, at);
+      return digest;
     },
     record(p, s, sha256) {
-      recorded = true;
-      current.set(p, [String(s.size), String(s.mtimeNs), String(s.ctimeNs), String(s.ino), sha256]);
+      if (!SHA256_HEX.test(sha256)) throw new Error(`stat cache: ${p}: not a sha256 in hex: ${sha256}`);
+      if (recordedEnd + FIELDS_SIZE > recorded.length) {
+        const grown = Buffer.alloc(Math.max(64 * FIELDS_SIZE, recorded.length * 2));
+        recorded.copy(grown, 0, 0, recordedEnd);
+        recorded = grown;
+      }
+      writeFields(recorded, recordedEnd, s, sha256);
+      current.set(p, -1 - recordedEnd);
+      recordedEnd += FIELDS_SIZE;
     },
     async save() {
       // Every entry was looked up unchanged and none was added: the file on disk says it already.
-      if (!recorded && current.size === loadedCount) return;
-      await writeFileAtomic(paths.tmp, file, JSON.stringify({ version: 1, entries: Object.fromEntries(current) }));
+      if (recordedEnd === 0 && current.size === (loaded?.fieldsAt.size ?? 0)) return;
+      await writeFileAtomic(paths.tmp, file, encodeEntries(current, fieldsOf));
+      // The JSON file of version 1, if this context had one.
+      await rm(cacheFileName(paths, contextId, "json"), { force: true });
     },
   };
+}
+
+async function loadEntries(file: string): Promise<LoadedEntries | undefined> {
+  let bytes: Buffer;
+  let savedNs: bigint;
+  try {
+    [bytes, { mtimeNs: savedNs }] = await Promise.all([readFile(file), stat(file, { bigint: true })]);
+  } catch (e) {
+    // A missing cache only costs re-hashing.
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+  // A file of another format or cut short is ignored the same way (it is rewritten on save).
+  if (bytes.length < HEADER_SIZE || bytes.toString("latin1", 0, 8) !== MAGIC || bytes.readUInt32LE(8) !== VERSION) return undefined;
+  const count = bytes.readUInt32LE(12);
+  const fieldsAt = new Map<string, number>();
+  let at = HEADER_SIZE;
+  for (let i = 0; i < count; i++) {
+    if (at + 2 > bytes.length) return undefined;
+    const pathEnd = at + 2 + bytes.readUInt16LE(at);
+    if (pathEnd + FIELDS_SIZE > bytes.length) return undefined;
+    fieldsAt.set(bytes.toString("utf8", at + 2, pathEnd), pathEnd);
+    at = pathEnd + FIELDS_SIZE;
+  }
+  return { bytes, fieldsAt, savedSec: Number(savedNs / 1_000_000_000n), savedNsec: Number(savedNs % 1_000_000_000n) };
+}
+
+/** Offsets within an entry's fields. */
+const SIZE = 0;
+const INO = 8;
+const MTIME_SEC = 16;
+const MTIME_NSEC = 24;
+const CTIME_SEC = 28;
+const CTIME_NSEC = 36;
+const SHA256 = 40;
+
+function digestIfSame(bytes: Buffer, at: number, s: StatKey): string | undefined {
+  const same =
+    bytes.readDoubleLE(at + SIZE) === s.size &&
+    bytes.readDoubleLE(at + INO) === s.ino &&
+    bytes.readDoubleLE(at + MTIME_SEC) === s.mtimeSec &&
+    bytes.readUInt32LE(at + MTIME_NSEC) === s.mtimeNsec &&
+    bytes.readDoubleLE(at + CTIME_SEC) === s.ctimeSec &&
+    bytes.readUInt32LE(at + CTIME_NSEC) === s.ctimeNsec;
+  return same ? bytes.toString("hex", at + SHA256, at + FIELDS_SIZE) : undefined;
+}
+
+/** Changed within the clock tick the file was saved in, so perhaps again after it was hashed. */
+function racy({ bytes, savedSec, savedNsec }: LoadedEntries, at: number): boolean {
+  const notOlder = (sec: number, nsec: number) => sec > savedSec || (sec === savedSec && nsec >= savedNsec);
+  return notOlder(bytes.readDoubleLE(at + MTIME_SEC), bytes.readUInt32LE(at + MTIME_NSEC)) || notOlder(bytes.readDoubleLE(at + CTIME_SEC), bytes.readUInt32LE(at + CTIME_NSEC));
+}
+
+function writeFields(out: Buffer, at: number, s: StatKey, sha256: string): void {
+  out.writeDoubleLE(s.size, at + SIZE);
+  out.writeDoubleLE(s.ino, at + INO);
+  out.writeDoubleLE(s.mtimeSec, at + MTIME_SEC);
+  out.writeUInt32LE(s.mtimeNsec, at + MTIME_NSEC);
+  out.writeDoubleLE(s.ctimeSec, at + CTIME_SEC);
+  out.writeUInt32LE(s.ctimeNsec, at + CTIME_NSEC);
+  out.write(sha256, at + SHA256, "hex");
+}
+
+function encodeEntries(entries: Map<string, number>, fieldsOf: (offset: number) => [Buffer, number]): Buffer {
+  // A path too long for its u16 length (deeper than PATH_MAX allows to open) is left out: rehashed.
+  const kept = [...entries].map(([p, offset]) => [Buffer.from(p), offset] as const).filter(([name]) => name.length <= 0xffff);
+  const out = Buffer.alloc(HEADER_SIZE + kept.reduce((sum, [name]) => sum + 2 + name.length + FIELDS_SIZE, 0));
+  out.write(MAGIC, 0, "latin1");
+  out.writeUInt32LE(VERSION, 8);
+  out.writeUInt32LE(kept.length, 12);
+  let at = HEADER_SIZE;
+  for (const [name, offset] of kept) {
+    at = out.writeUInt16LE(name.length, at);
+    at += name.copy(out, at);
+    const [bytes, fields] = fieldsOf(offset);
+    at += bytes.copy(out, at, fields, fields + FIELDS_SIZE);
+  }
+  return out;
 }

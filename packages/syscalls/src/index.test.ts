@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { MNT_DETACH, mknod, mount, readDirectory, readXattrs, setXattr, STAT_FIELDS, StatField, umount } from "./index.js";
+import { fixMallocThresholds, MNT_DETACH, mknod, mount, readDirectory, readXattrs, setXattr, STAT_FIELDS, StatField, umount } from "./index.js";
 
 let dir: string;
 const mounted: string[] = [];
@@ -126,5 +126,13 @@ describe("readDirectory", () => {
     expect(() => readDirectory(path.join(dir, "missing"))).toThrow(expect.objectContaining({ code: "ENOENT", syscall: "opendir" }));
     writeFileSync(path.join(dir, "file"), "");
     expect(() => readDirectory(path.join(dir, "file"))).toThrow(expect.objectContaining({ code: "ENOTDIR" }));
+  });
+});
+
+describe("fixMallocThresholds", () => {
+  test("glibc takes the threshold; out-of-range values are refused before libc sees them", () => {
+    expect(fixMallocThresholds(128 * 1024)).toBe(true);
+    expect(() => fixMallocThresholds(-1)).toThrow(RangeError);
+    expect(() => fixMallocThresholds(2 ** 31)).toThrow(RangeError);
   });
 });

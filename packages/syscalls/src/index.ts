@@ -9,6 +9,7 @@ interface Addon {
   lxattrs(path: string): (string | Buffer)[] | undefined;
   lsetxattr(path: string, name: string, value: Buffer): void;
   readDirectory(path: string): [string[], Float64Array];
+  fixMallocThresholds(bytes: number): boolean;
 }
 
 let addon: Addon | undefined;
@@ -93,4 +94,15 @@ export interface DirectoryListing {
 export function readDirectory(path: string): DirectoryListing {
   const [names, stats] = load().readDirectory(path);
   return { names, stats };
+}
+
+/**
+ * Fixes glibc's mmap and trim thresholds at `bytes` (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD):
+ * blocks at least that big are mapped, and unmapped when freed, whatever was freed before. By
+ * default glibc moves both up as big blocks are freed, after which 1 MiB stream buffers stay
+ * resident in the heap once freed. Process-wide, so for programs (the CLI), not libraries. False
+ * where libc has no such settings.
+ */
+export function fixMallocThresholds(bytes: number): boolean {
+  return load().fixMallocThresholds(bytes);
 }

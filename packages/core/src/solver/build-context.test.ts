@@ -1,8 +1,9 @@
+import { execFileSync } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { BuildContextIndex, compareBytes, entryStat } from "./build-context.js";
+import { BuildContextIndex, compareBytes, entryStat, type EntryStat } from "./build-context.js";
 
 let dir: string;
 beforeEach(() => {
@@ -21,6 +22,22 @@ describe("compareBytes", () => {
   });
 });
 
+const fieldsOf = (st: EntryStat) => ({
+  type: st.type,
+  mode: st.mode,
+  uid: st.uid,
+  gid: st.gid,
+  size: st.size,
+  nlink: st.nlink,
+  ino: st.ino,
+  atimeSec: st.atimeSec,
+  atimeNsec: st.atimeNsec,
+  mtimeSec: st.mtimeSec,
+  mtimeNsec: st.mtimeNsec,
+  ctimeSec: st.ctimeSec,
+  ctimeNsec: st.ctimeNsec,
+});
+
 describe("BuildContextIndex.scan", () => {
   test("walks the context in byte order with each entry's lstat, leaving out what .dockerignore excludes", () => {
     mkdirSync(path.join(dir, "src", "deep"), { recursive: true });
@@ -28,14 +45,18 @@ describe("BuildContextIndex.scan", () => {
     writeFileSync(path.join(dir, "src", "B.txt"), "b");
     writeFileSync(path.join(dir, "notes.log"), "ignored");
     symlinkSync("src/B.txt", path.join(dir, "link"));
+    // Before 1970: the kernel's seconds round down and its nanoseconds stay positive.
+    // (Node's utimes takes a negative time for "now": GNU touch sets it.)
+    execFileSync("touch", ["-h", "-d", "@-1.25", path.join(dir, "src", "B.txt")]);
     const index = BuildContextIndex.scan(dir, ["*.log"]);
     expect([...index.entries.keys()]).toEqual(["", "link", "src", "src/B.txt", "src/deep", "src/deep/main.js"]);
     for (const [rel, entry] of index.entries) {
       const now = entryStat(lstatSync(path.join(dir, rel), { bigint: true }));
       // Listing a directory updates its atime: compare that for the others only.
-      if (entry.type === "dir") expect({ ...entry.stat, atimeMs: 0 }, rel).toEqual({ ...now, atimeMs: 0 });
-      else expect(entry.stat, rel).toEqual(now);
+      if (entry.type === "dir") expect({ ...fieldsOf(entry.stat), atimeSec: 0, atimeNsec: 0 }, rel).toEqual({ ...fieldsOf(now), atimeSec: 0, atimeNsec: 0 });
+      else expect(fieldsOf(entry.stat), rel).toEqual(fieldsOf(now));
     }
+    expect(fieldsOf(index.entries.get("src/B.txt")!.stat)).toMatchObject({ mtimeSec: -2, mtimeNsec: 750_000_000 });
     expect(index.entries.get("link")!.type).toBe("symlink");
     expect(index.entries.get("src/deep")!.type).toBe("dir");
   });

@@ -11,63 +11,79 @@ import { readDirectory, STAT_FIELDS, StatField } from "@tsbuild/syscalls";
 export type ContextEntryType = "file" | "dir" | "symlink" | "other";
 
 /**
- * What the build needs of an lstat: a context of 20,000 files keeps one each, and a whole
- * BigIntStats (a BigInt per field) costs ~1 KiB of heap.
+ * What the build needs of an lstat, read in place from the numbers readDirectory() gives for each
+ * entry (StatField order). A context of 20,000 files keeps one each: as plain objects their
+ * fields were boxed numbers (or BigInts, for nanosecond times), ~8 heap objects per entry.
  */
-export interface EntryStat {
-  type: ContextEntryType;
-  /** st_mode, file type bits included. */
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  nlink: number;
-  ino: number;
-  /** Whole milliseconds, as Date keeps them. */
-  atimeMs: number;
-  mtimeMs: number;
-  /** Nanoseconds, for the stat cache. */
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-}
+export class EntryStat {
+  constructor(
+    private readonly fields: Float64Array,
+    private readonly at: number,
+  ) {}
 
-export function entryStat(st: BigIntStats): EntryStat {
-  return {
-    type: entryType(st),
-    mode: Number(st.mode),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    size: Number(st.size),
-    nlink: Number(st.nlink),
-    ino: Number(st.ino),
-    atimeMs: Number(st.atimeMs),
-    mtimeMs: Number(st.mtimeMs),
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
-  };
+  get type(): ContextEntryType {
+    return modeType(this.mode);
+  }
+  /** st_mode, file type bits included. */
+  get mode(): number {
+    return this.fields[this.at + StatField.mode]!;
+  }
+  get uid(): number {
+    return this.fields[this.at + StatField.uid]!;
+  }
+  get gid(): number {
+    return this.fields[this.at + StatField.gid]!;
+  }
+  get size(): number {
+    return this.fields[this.at + StatField.size]!;
+  }
+  get nlink(): number {
+    return this.fields[this.at + StatField.nlink]!;
+  }
+  get ino(): number {
+    return this.fields[this.at + StatField.ino]!;
+  }
+  /** Times as whole seconds (rounded down) and the nanoseconds within the second, as the kernel has them. */
+  get atimeSec(): number {
+    return this.fields[this.at + StatField.atimeSec]!;
+  }
+  get atimeNsec(): number {
+    return this.fields[this.at + StatField.atimeNsec]!;
+  }
+  get mtimeSec(): number {
+    return this.fields[this.at + StatField.mtimeSec]!;
+  }
+  get mtimeNsec(): number {
+    return this.fields[this.at + StatField.mtimeNsec]!;
+  }
+  get ctimeSec(): number {
+    return this.fields[this.at + StatField.ctimeSec]!;
+  }
+  get ctimeNsec(): number {
+    return this.fields[this.at + StatField.ctimeNsec]!;
+  }
 }
 
 const NS_PER_SECOND = 1_000_000_000n;
+/** Whole seconds of a time in nanoseconds, rounded down as the kernel's timespec has them (also before 1970). */
+const seconds = (ns: bigint) => Number((ns >= 0n ? ns : ns - NS_PER_SECOND + 1n) / NS_PER_SECOND);
+const nanoseconds = (ns: bigint) => Number(((ns % NS_PER_SECOND) + NS_PER_SECOND) % NS_PER_SECOND);
 
-/** The EntryStat of entry `index` of a readDirectory() listing. */
-function listedEntryStat(stats: Float64Array, index: number): EntryStat {
-  const at = index * STAT_FIELDS;
-  const mode = stats[at + StatField.mode]!;
-  const mtimeSec = stats[at + StatField.mtimeSec]!;
-  const mtimeNsec = stats[at + StatField.mtimeNsec]!;
-  return {
-    type: modeType(mode),
-    mode,
-    uid: stats[at + StatField.uid]!,
-    gid: stats[at + StatField.gid]!,
-    size: stats[at + StatField.size]!,
-    nlink: stats[at + StatField.nlink]!,
-    ino: stats[at + StatField.ino]!,
-    atimeMs: stats[at + StatField.atimeSec]! * 1000 + Math.floor(stats[at + StatField.atimeNsec]! / 1e6),
-    mtimeMs: mtimeSec * 1000 + Math.floor(mtimeNsec / 1e6),
-    mtimeNs: BigInt(mtimeSec) * NS_PER_SECOND + BigInt(mtimeNsec),
-    ctimeNs: BigInt(stats[at + StatField.ctimeSec]!) * NS_PER_SECOND + BigInt(stats[at + StatField.ctimeNsec]!),
-  };
+export function entryStat(st: BigIntStats): EntryStat {
+  const fields = new Float64Array(STAT_FIELDS);
+  fields[StatField.mode] = Number(st.mode);
+  fields[StatField.uid] = Number(st.uid);
+  fields[StatField.gid] = Number(st.gid);
+  fields[StatField.size] = Number(st.size);
+  fields[StatField.nlink] = Number(st.nlink);
+  fields[StatField.ino] = Number(st.ino);
+  fields[StatField.atimeSec] = seconds(st.atimeNs);
+  fields[StatField.atimeNsec] = nanoseconds(st.atimeNs);
+  fields[StatField.mtimeSec] = seconds(st.mtimeNs);
+  fields[StatField.mtimeNsec] = nanoseconds(st.mtimeNs);
+  fields[StatField.ctimeSec] = seconds(st.ctimeNs);
+  fields[StatField.ctimeNsec] = nanoseconds(st.ctimeNs);
+  return new EntryStat(fields, 0);
 }
 
 const S_IFMT = 0o170000;
@@ -91,10 +107,10 @@ export interface ContextEntry {
   stat: EntryStat;
 }
 
-/** The stat cache the index consults (the store's persistent one, or none). */
+/** The stat cache the index consults (the store's persistent one, or none); digests are sha256 hex. */
 export interface FileDigestCache {
-  lookup(path: string, stat: { size: number; mtimeNs: bigint; ctimeNs: bigint; ino: number }): string | undefined;
-  record(path: string, stat: { size: number; mtimeNs: bigint; ctimeNs: bigint; ino: number }, sha256: string): void;
+  lookup(path: string, stat: EntryStat): string | undefined;
+  record(path: string, stat: EntryStat, sha256: string): void;
 }
 
 export class BuildContextIndex {
@@ -131,7 +147,7 @@ export class BuildContextIndex {
       for (const i of order) {
         const name = names[i]!;
         const rel = relDir === "" ? name : `${relDir}/${name}`;
-        const stat = listedEntryStat(stats, i);
+        const stat = new EntryStat(stats, i * STAT_FIELDS);
         const entry: ContextEntry = { path: rel, type: stat.type, stat };
         const visit = filter.visit(rel, entry.type === "dir");
         if (visit.action === "skip") continue;
@@ -152,7 +168,7 @@ export class BuildContextIndex {
   knownDigest(rel: string): string | undefined {
     const entry = this.entries.get(rel);
     if (!entry || entry.type !== "file" || this.digests.has(rel)) return undefined;
-    const hit = this.cache?.lookup(rel, { size: entry.stat.size, mtimeNs: entry.stat.mtimeNs, ctimeNs: entry.stat.ctimeNs, ino: entry.stat.ino });
+    const hit = this.cache?.lookup(rel, entry.stat);
     if (hit) this.digests.set(rel, Promise.resolve(hit));
     return hit;
   }
@@ -170,8 +186,7 @@ export class BuildContextIndex {
   private async computeDigest(rel: string): Promise<string> {
     const entry = this.entries.get(rel);
     if (!entry || entry.type !== "file") throw new Error(`${rel} is not a regular file in the build context`);
-    const key = { size: entry.stat.size, mtimeNs: entry.stat.mtimeNs, ctimeNs: entry.stat.ctimeNs, ino: entry.stat.ino };
-    const cached = this.cache?.lookup(rel, key);
+    const cached = this.cache?.lookup(rel, entry.stat);
     if (cached) return cached;
     const hash = createHash("sha256");
     const buffer = hashBuffers.pop() ?? Buffer.allocUnsafe(HASH_READ_SIZE);
@@ -183,7 +198,7 @@ export class BuildContextIndex {
       hashBuffers.push(buffer);
     }
     const hex = hash.digest("hex");
-    this.cache?.record(rel, key, hex);
+    this.cache?.record(rel, entry.stat, hex);
     return hex;
   }
 }
@@ -192,11 +207,9 @@ export class BuildContextIndex {
 const HASH_READ_SIZE = 256 * 1024;
 const hashBuffers: Buffer[] = [];
 
-export function entryType(stat: BigIntStats): ContextEntryType {
-  if (stat.isFile()) return "file";
-  if (stat.isDirectory()) return "dir";
-  if (stat.isSymbolicLink()) return "symlink";
-  return "other";
+/** Milliseconds since the epoch, as Date takes them. */
+export function timeMs(sec: number, nsec: number): number {
+  return sec * 1000 + Math.floor(nsec / 1e6);
 }
 
 /** Byte order of UTF-8 names, as Go sorts them (the walk order fsutil uses). */

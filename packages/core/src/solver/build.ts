@@ -8,7 +8,7 @@ import { DockerfileError, formatPlatform, ociArchitecture, parsePlatform, type P
 import { detectSnapshotter } from "@tsbuild/layers";
 import type { ImageConfig } from "@tsbuild/oci";
 import { RegistryClient, type RegistryClientOptions } from "@tsbuild/registry";
-import { defaultStoreRoot, openStatCache, openStore } from "@tsbuild/store";
+import { defaultStoreRoot, openStatCache, openStore, type StatCache } from "@tsbuild/store";
 import { planBuild } from "../plan/plan.js";
 import type { BuildPlan, PlannedStage } from "../plan/types.js";
 import { BuildContextIndex, readIgnorePatterns } from "./build-context.js";
@@ -142,10 +142,14 @@ async function buildWith(options: BuildOptions, registry: RegistryClient): Promi
   const { snapshotter, reason } = await detectSnapshotter(store.paths.snapshots, options.storageDriver, path.join(store.root, "snapshotter-probe.json"));
   emit({ type: "build-start", target: plan.target.name ?? String(plan.target.index), stages: plan.stages.length, storeRoot: store.root, snapshotter: `${snapshotter.kind} (${reason})` });
 
-  const statCache = await openStatCache(store, context);
+  // Both are let go once the steps have run: for a context of 20,000 files they hold tens of MiB,
+  // and the export after the steps is the build's peak of memory.
+  let statCache: StatCache | undefined = await openStatCache(store, context);
   let contextIndex: Promise<BuildContextIndex> | undefined;
   const mainContext = (): Promise<BuildContextIndex> => {
-    contextIndex ??= readIgnorePatterns(context, dockerfilePath).then((patterns) => BuildContextIndex.scan(context, patterns, statCache));
+    const cache = statCache;
+    if (!cache) throw new Error("the build context is read only while the steps run");
+    contextIndex ??= readIgnorePatterns(context, dockerfilePath).then((patterns) => BuildContextIndex.scan(context, patterns, cache));
     return contextIndex;
   };
   const created = options.sourceDateEpoch !== undefined ? new Date(options.sourceDateEpoch * 1000) : new Date();
@@ -177,6 +181,10 @@ async function buildWith(options: BuildOptions, registry: RegistryClient): Promi
     if (failed) throw failed.reason;
   } finally {
     await statCache.save();
+    statCache = undefined;
+    contextIndex = undefined;
+    // Prepared steps keep their sources (the context index among them) for a run that is over.
+    runner.prepared.clear();
   }
 
   const final = await runner.resultOf(plan.target.index);

@@ -10,7 +10,7 @@ import path from "node:path";
 import { PatternMatcher, type CopyInstruction, type Heredoc } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveInRoot, resolveUser } from "@tsbuild/executor";
 import { hasWildcard, matchComponent } from "./glob.js";
-import { entryStat, type BuildContextIndex, type EntryStat } from "./build-context.js";
+import { entryStat, timeMs, type BuildContextIndex, type EntryStat } from "./build-context.js";
 
 /** Where COPY reads from: the build context (filtered) or a stage/image rootfs. */
 export interface CopySourceRoot {
@@ -282,8 +282,8 @@ async function copyEntry(run: CopyRun, src: string, st: EntryStat, dest: string,
   const gid = options.owner?.gid ?? (root.preserveOwner ? st.gid : 0);
   const mode = options.mode ?? st.mode & 0o7777;
   const { type } = st;
-  const atime = new Date(st.atimeMs);
-  const mtime = new Date(st.mtimeMs);
+  const atime = new Date(timeMs(st.atimeSec, st.atimeNsec));
+  const mtime = new Date(timeMs(st.mtimeSec, st.mtimeNsec));
   const existing = parentIsNew ? undefined : lstatOrUndefined(dest);
   if (type === "dir") {
     if (existing && !existing.isDirectory()) rmSync(dest, { recursive: true, force: true });
