@@ -1,7 +1,7 @@
 // The tsbuild command line: parses argv against the command table and runs the command; exit
 // codes 0 ok, 1 failed, 2 usage (docs/decisions/0006-cli-parser.md: why not yargs).
-import { parseCommandLine, UsageError } from "./command-line.js";
 import { fixMallocThresholds } from "@tsbuild/syscalls";
+import { parseCommandLine, UsageError } from "./command-line.js";
 import { tsbuildProgram } from "./program.js";
 
 /**
@@ -16,8 +16,8 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(invocation.text);
     return 0;
   }
-  // glibc's default (its starting value, which it would raise as the 1 MiB stream buffers of a
-  // layer are freed): lowers an export's peak RSS by ~15 MiB (docs/benchmarks.md).
+  // At glibc's starting value, which it would raise as the 1 MiB stream buffers of a layer are
+  // freed, keeping them resident: ~15 MiB less at an export's peak (docs/decisions/0010).
   fixMallocThresholds(128 << 10);
   return (await invocation.command.run(invocation.args as never)) ?? 0;
 }

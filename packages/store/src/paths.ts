@@ -4,7 +4,7 @@
 //   cache/<key hex>.json        build cache records
 //   images.json                 tags (the local image store)
 //   roots/<name>.json           GC roots besides the tags, written by store users (see gc-roots.ts)
-//   statcache/<hex>.json        stat caches of build contexts
+//   statcache/<hex>.bin         stat caches of build contexts (stat-cache.ts)
 //   tmp/                        temp files and dirs, same filesystem, so renames out of it are atomic
 //   snapshots/ volumes/         used by the layer engine and executor
 //   cache-mounts/<id hash>/     RUN --mount=type=cache directories (never in a layer)

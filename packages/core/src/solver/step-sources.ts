@@ -4,7 +4,6 @@
 // a cached step never makes another stage run; a step that runs opens a read
 // view of the layers.
 import { readlink } from "node:fs/promises";
-import pLimit from "p-limit";
 import path from "node:path";
 import { resolveInRoot } from "@tsbuild/executor";
 import type { PlannedStep } from "../plan/types.js";
@@ -102,24 +101,34 @@ export async function contextDigests(index: BuildContextIndex, roots: readonly s
     for (const rel of index.entries.keys()) if (rel.startsWith(prefix)) wanted.add(rel);
   }
   const out: Record<string, string> = {};
-  // Files the stat cache knows cost nothing; the others are read and hashed, several at once.
-  const limit = pLimit(16);
-  const reads: Promise<void>[] = [];
+  const reads: string[] = [];
   for (const rel of [...wanted].sort()) {
     const entry = index.entries.get(rel);
     if (!entry) continue;
-    const mode = (entry.stat.mode & 0o7777).toString(8);
-    if (entry.type === "dir") out[rel] = `dir:${mode}`;
-    else if (entry.type === "symlink") reads.push(limit(async () => void (out[rel] = `symlink:${await readlink(path.join(index.root, rel))}`)));
+    if (entry.type === "dir") out[rel] = `dir:${modeBits(entry.stat.mode)}`;
+    else if (entry.type === "symlink") reads.push(rel);
     else if (entry.type === "file") {
       const known = index.knownDigest(rel);
-      if (known) out[rel] = `file:${mode}:${known}`;
-      else reads.push(limit(async () => void (out[rel] = `file:${mode}:${await index.fileDigest(rel)}`)));
+      if (known) out[rel] = `file:${modeBits(entry.stat.mode)}:${known}`;
+      else reads.push(rel);
     }
   }
-  await Promise.all(reads);
+  // Files the stat cache knows cost nothing; the others are read and hashed, 16 at once: one loop
+  // each over the list, not a queued promise and closure per file (20,000 of those held ~5 MiB
+  // through a cold build's hashing).
+  let next = 0;
+  const reader = async () => {
+    while (next < reads.length) {
+      const rel = reads[next++]!;
+      const entry = index.entries.get(rel)!;
+      out[rel] = entry.type === "symlink" ? `symlink:${await readlink(path.join(index.root, rel))}` : `file:${modeBits(entry.stat.mode)}:${await index.fileDigest(rel)}`;
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, reader));
   return out;
 }
+
+const modeBits = (mode: number) => (mode & 0o7777).toString(8);
 
 /** Makes sure the base image layers among `diffIDs` are unpacked (base images are lazy). */
 export async function ensureLayers(runner: StageRunner, diffIDs: readonly string[]): Promise<void> {
