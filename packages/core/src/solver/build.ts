@@ -148,7 +148,7 @@ async function buildWith(options: BuildOptions, registry: RegistryClient): Promi
   let contextIndex: Promise<BuildContextIndex> | undefined;
   const mainContext = (): Promise<BuildContextIndex> => {
     const cache = statCache;
-    if (!cache) throw new Error("the build context is read only while the steps run");
+    if (!cache) throw new Error("the build context can be read only while the steps run");
     contextIndex ??= readIgnorePatterns(context, dockerfilePath).then((patterns) => BuildContextIndex.scan(context, patterns, cache));
     return contextIndex;
   };
