@@ -68,6 +68,17 @@ describe("blobs", () => {
     await expect(store.openBlob(sha256Digest("absent"))).rejects.toThrow(/is not in the store/);
   });
 
+  it("reads an empty blob, a small one and one of 1 MiB pieces and a tail whole, in chunks of at most 1 MiB", async () => {
+    for (const size of [0, 10, 2 * (1 << 20) + 3]) {
+      const data = Buffer.alloc(size, size % 251);
+      const info = await store.putBlobBytes(data);
+      const chunks: Buffer[] = [];
+      for await (const c of (await store.openBlob(info.digest)) as Readable) chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks).equals(data), `${size} bytes`).toBe(true);
+      expect(chunks.map((c) => c.length)).toEqual(size === 0 ? [] : size === 10 ? [10] : [1 << 20, 1 << 20, 3]);
+    }
+  });
+
   it("verifies the expected digest and leaves nothing on a mismatch", async () => {
     const expected = sha256Digest("something else");
     const err = await store.putBlob(Readable.from([Buffer.from("content")]), { expectedDigest: expected }).catch((e) => e);

@@ -34,7 +34,8 @@ export interface ParallelGzipOptions {
 export class ParallelGzipStream extends Transform {
   readonly #level: number;
   readonly #parallelism: number;
-  #piece = Buffer.allocUnsafe(GZIP_PIECE_SIZE);
+  /** The input of the piece being filled: views of the chunks written, not copies. */
+  #pending: Buffer[] = [];
   #filled = 0;
   #started = 0;
   /** One promise per piece in flight, oldest first; each settles once its member has been pushed. */
@@ -58,23 +59,22 @@ export class ParallelGzipStream extends Transform {
 
   async #take(chunk: Buffer): Promise<void> {
     for (let offset = 0; offset < chunk.length && !this.destroyed; ) {
-      // A whole piece of the chunk goes to zlib as it is: no copy and no new piece buffer (the
-      // store reads tars in pieces of this size, so that is every chunk but the last).
-      if (this.#filled === 0 && chunk.length - offset >= GZIP_PIECE_SIZE) {
-        await this.#startPiece(chunk.subarray(offset, offset + GZIP_PIECE_SIZE));
-        offset += GZIP_PIECE_SIZE;
-        continue;
-      }
-      const copied = chunk.copy(this.#piece, this.#filled, offset);
-      this.#filled += copied;
-      offset += copied;
+      const taken = Math.min(chunk.length - offset, GZIP_PIECE_SIZE - this.#filled);
+      this.#pending.push(chunk.subarray(offset, offset + taken));
+      this.#filled += taken;
+      offset += taken;
       if (this.#filled === GZIP_PIECE_SIZE) await this.#startFilledPiece();
     }
   }
 
+  /**
+   * A piece made of one chunk goes to zlib as it is (the store reads tars in pieces of this size,
+   * so that is every piece but the last); smaller chunks are joined once. A small layer never
+   * costs a whole piece buffer.
+   */
   #startFilledPiece(): Promise<void> {
-    const piece = this.#piece.subarray(0, this.#filled);
-    this.#piece = Buffer.allocUnsafe(GZIP_PIECE_SIZE);
+    const piece = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#filled);
+    this.#pending = [];
     this.#filled = 0;
     return this.#startPiece(piece);
   }
