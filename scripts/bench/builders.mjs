@@ -199,14 +199,20 @@ export class Docker {
   }
 
   /**
-   * Empties the image store and build cache (the daemon stays), so that the cold build pulls its
-   * base again, and resets dockerd's peak RSS.
+   * Empties the image store and build cache, so that the cold build pulls its base again (dropStore
+   * did after the last workload, before the run settled the file system: nothing is left to
+   * delete here), and resets dockerd's peak RSS.
    */
   async freshStore() {
-    await run(this.client, ["system", "prune", "--all", "--force"], { env: this.env });
-    await run(this.client, ["builder", "prune", "--all", "--force"], { env: this.env });
+    await this.prune();
     const pid = this.daemon.pid;
     await writeFile(`/proc/${pid}/clear_refs`, "5").catch(() => {});
+  }
+
+  /** Empties the image store and build cache; the daemon stays. */
+  async prune() {
+    await run(this.client, ["system", "prune", "--all", "--force"], { env: this.env });
+    await run(this.client, ["builder", "prune", "--all", "--force"], { env: this.env });
   }
 
   /** The image store and build cache are empty: BuildKit pulls the base from the registry. */
@@ -237,7 +243,9 @@ export class Docker {
     return Number.isFinite(kib) && kib > 0 ? kib / 1024 : null;
   }
 
-  async dropStore() {}
+  async dropStore() {
+    await this.prune();
+  }
 
   async stop() {
     if (this.daemon && this.daemon.exitCode === null) {

@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { busyboxLayout, debianLayout, startBaseRegistry } from "./bases.mjs";
 import { Buildah, Docker, Tsbuild } from "./builders.mjs";
 import { parallelGzip, measureLimits } from "./limits.mjs";
-import { gnuTimeAvailable, removeTree, run, runMeasured, summarize } from "./measure.mjs";
+import { gnuTimeAvailable, removeTree, run, runMeasured, settleFilesystem, summarize } from "./measure.mjs";
 import { machineInfo, renderReport, renderSummary } from "./report.mjs";
 import { SMOKE_WORKLOADS, WORKLOADS } from "./workloads.mjs";
 
@@ -140,7 +140,8 @@ async function main() {
   // results[workload][builder] = { cold: [], noop: [], change: [], exportOci: [], exportDocker: [], rss: [], ... }
   const results = {};
   const errors = [];
-  const context = { versions, unavailable, limits, versionSamples, workloads, results, errors };
+  // Every cold build starts after the same settling, the first one too (see settleFilesystem).
+  const context = { versions, unavailable, limits, versionSamples, workloads, results, errors, cachesDropped: await settleFilesystem() };
   for (let rep = 0; rep < reps; rep++) {
     for (const workload of workloads) {
       // Interleaved: every builder builds every workload in every repetition, in a rotating order.
@@ -158,6 +159,7 @@ async function main() {
           if (builder.name === "tsbuild") process.exitCode = 1;
         } finally {
           await builder.dropStore().catch((error) => log(`dropping ${builder.name}'s store: ${error.message}`));
+          context.cachesDropped = (await settleFilesystem()) && context.cachesDropped;
         }
       }
     }
@@ -171,7 +173,7 @@ async function main() {
 }
 
 /** The run's figures so far (medians with min–max) and everything the report says about the run. */
-async function runSummary({ versions, unavailable, limits, versionSamples, workloads, results, errors }, completedReps) {
+async function runSummary({ versions, unavailable, limits, versionSamples, workloads, results, errors, cachesDropped }, completedReps) {
   return {
     date: new Date().toISOString(),
     durationSeconds: (Date.now() - started) / 1000,
@@ -183,6 +185,7 @@ async function runSummary({ versions, unavailable, limits, versionSamples, workl
     versions,
     unavailable,
     gnuTime: gnuTimeAvailable,
+    cachesDropped,
     limits,
     versionStartup: summarize(versionSamples),
     workloads: workloads.map((w) => ({ name: w.name, describe: w.describe(smoke), dockerfile: w.dockerfile, changeFile: w.changeFile })),

@@ -11,7 +11,7 @@ import pLimit from "p-limit";
 import { buildIndex, buildManifest, descriptorOf, digestHex, manifestBytes, MediaTypes, REF_NAME_ANNOTATION, type Descriptor, type ImageManifest } from "@tsbuild/oci";
 import { parseReference, RegistryError, type ImageReference, type RegistryClient } from "@tsbuild/registry";
 import type { Store } from "@tsbuild/store";
-import { importLayer, layerTars } from "./layer-io.js";
+import { importLayer, layerTars, type LayerBlobReader } from "./layer-io.js";
 
 export const CACHE_ARTIFACT_TYPE = "application/vnd.tsbuild.cache.v1";
 export const CACHE_CONFIG_MEDIA_TYPE = "application/vnd.tsbuild.cache.config.v1+json";
@@ -78,14 +78,14 @@ export interface RemoteCache {
 interface LoadedCache {
   steps: CachedStep[];
   layers: Map<string, Descriptor>;
-  fetchBlob(descriptor: Descriptor): Promise<void>;
+  readBlob: LayerBlobReader;
 }
 
 export async function importCache(specs: readonly CacheSpec[], store: Store, registry: RegistryClient, warn: (message: string) => void): Promise<RemoteCache> {
   const steps = new Map<string, CachedStep>();
   const layers = new Map<string, { descriptor: Descriptor; source: LoadedCache }>();
   for (const spec of specs) {
-    const loaded = await loadCache(spec, store, registry).catch((error: unknown) => {
+    const loaded = await loadCache(spec, registry).catch((error: unknown) => {
       // A cache that is not there yet (a first build) is no reason to fail the build.
       if (error instanceof RegistryError && error.kind === "not-found") return undefined;
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
@@ -108,8 +108,7 @@ export async function importCache(specs: readonly CacheSpec[], store: Store, reg
           if (await store.hasLayer(diffID)) return;
           const layer = layers.get(diffID);
           if (!layer) throw new Error(`the imported cache names layer ${diffID} but does not hold it`);
-          if (!(await store.hasBlob(layer.descriptor.digest))) await layer.source.fetchBlob(layer.descriptor);
-          await importLayer(store, { diffID, descriptor: layer.descriptor });
+          await importLayer(store, { diffID, descriptor: layer.descriptor }, layer.source.readBlob);
         })();
         fetching.set(diffID, job);
       }
@@ -118,7 +117,7 @@ export async function importCache(specs: readonly CacheSpec[], store: Store, reg
   };
 }
 
-async function loadCache(spec: CacheSpec, store: Store, registry: RegistryClient): Promise<LoadedCache> {
+async function loadCache(spec: CacheSpec, registry: RegistryClient): Promise<LoadedCache> {
   if (spec.type === "local") {
     const index = JSON.parse(await readFile(path.join(spec.dir, "index.json"), "utf8")) as { manifests: Descriptor[] };
     const entry = index.manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === LOCAL_REF);
@@ -129,9 +128,7 @@ async function loadCache(spec: CacheSpec, store: Store, registry: RegistryClient
     return {
       steps: config.steps,
       layers: layerMap(manifest),
-      fetchBlob: async (d) => {
-        await store.putBlob(createReadStream(blob(d.digest)), { expectedDigest: d.digest });
-      },
+      readBlob: (d, sink) => sink(createReadStream(blob(d.digest))),
     };
   }
   const reference = parseReference(spec.ref);
@@ -148,9 +145,7 @@ async function loadCache(spec: CacheSpec, store: Store, registry: RegistryClient
   return {
     steps: parseCacheConfig(configBytes, spec).steps,
     layers: layerMap(manifest),
-    fetchBlob: async (d) => {
-      await registry.fetchBlob(reference, d, (stream) => store.putBlob(stream, { expectedDigest: d.digest }));
-    },
+    readBlob: (d, sink) => registry.fetchBlob(reference, d, sink),
   };
 }
 

@@ -5,10 +5,10 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import pLimit from "p-limit";
-import { isDigest, parseImage, readOciLayout, type Descriptor, type ImageConfig, type ImageLayer, type OciImage, type Platform } from "@tsbuild/oci";
+import { isDigest, parseImage, readOciLayout, type ImageConfig, type ImageLayer, type OciImage, type Platform } from "@tsbuild/oci";
 import { parseReference, type RegistryClient } from "@tsbuild/registry";
 import { normalizeImageName, type Store } from "@tsbuild/store";
-import { importLayer } from "./layer-io.js";
+import { importLayer, type LayerBlobReader } from "./layer-io.js";
 
 export interface ImageSource {
   /** How the user named it. */
@@ -38,9 +38,6 @@ export class ImageNotFoundError extends Error {
   override readonly name = "ImageNotFoundError";
 }
 
-/** Puts a blob into the store (verified against its digest) from wherever the image lives. */
-type BlobFetcher = (descriptor: Descriptor) => Promise<void>;
-
 /**
  * An image by reference: `oci-layout://…`, else a name (or name@digest) the local store has for the
  * platform, else (given a client) the registry the name points at (docker.io by default). A base
@@ -53,9 +50,7 @@ export async function resolveImage(store: Store, ref: string, platform: Platform
     const { dir, tag } = splitLayoutRef(ref.slice("oci-layout://".length));
     const { image, blobs } = await readOciLayout(dir, tag, { platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant } });
     checkPlatform(ref, image, platform);
-    return source(store, ref, image, async (d) => {
-      await store.putBlob(await blobs.openBlob(d.digest), { expectedDigest: d.digest });
-    });
+    return source(store, ref, image, async (d, sink) => sink(await blobs.openBlob(d.digest)));
   }
   const local = registry && options.pull ? undefined : await localImage(store, ref);
   // Another platform's image under the name: the registry may have this platform's.
@@ -79,10 +74,7 @@ export async function remoteImage(store: Store, ref: string, platform: Platform,
   const reference = parseReference(ref);
   const { image } = await registry.resolveImage(reference, { platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant } });
   checkPlatform(ref, image, platform);
-  const fetchBlob: BlobFetcher = async (d) => {
-    await registry.fetchBlob(reference, d, (stream) => store.putBlob(stream, { expectedDigest: d.digest }));
-  };
-  return source(store, ref, image, fetchBlob, async () => {
+  return source(store, ref, image, (d, sink) => registry.fetchBlob(reference, d, sink), async () => {
     await store.putBlobBytes(image.configBytes);
     await store.putBlobBytes(image.manifestBytes);
     if (reference.digest === undefined) await store.tagImage(normalizeImageName(ref), image.manifestDigest);
@@ -140,7 +132,7 @@ function checkPlatform(ref: string, image: OciImage, platform: Platform): void {
 }
 
 /** `keep` runs once the layers are in the store (a registry image is then kept locally). */
-function source(store: Store, ref: string, image: OciImage, fetchBlob: BlobFetcher, keep?: () => Promise<void>): ImageSource {
+function source(store: Store, ref: string, image: OciImage, readBlob: LayerBlobReader, keep?: () => Promise<void>): ImageSource {
   let materialized: Promise<void> | undefined;
   return {
     ref,
@@ -152,11 +144,7 @@ function source(store: Store, ref: string, image: OciImage, fetchBlob: BlobFetch
       const limit = pLimit(LAYER_FETCHES);
       materialized ??= Promise.all(
         image.layers.map((layer) =>
-          limit(async () => {
-            if (await store.hasLayer(layer.diffID)) return;
-            if (!(await store.hasBlob(layer.descriptor.digest))) await fetchBlob(layer.descriptor);
-            await importLayer(store, layer);
-          }),
+          limit(() => importLayer(store, layer, readBlob)),
         ),
       ).then(() => keep?.());
       return materialized;

@@ -3,9 +3,9 @@
 // a stored layer gives its tar back (from its blob, or from its directory).
 import { lstat, lutimes, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { PassThrough } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import { applyChangeset, changesetTar, type Snapshot } from "@tsbuild/layers";
-import { uncompressedLayerStream, type ImageLayer, type LayerTarSource } from "@tsbuild/oci";
+import { uncompressedLayerStream, type Descriptor, type ImageLayer, type LayerTarSource } from "@tsbuild/oci";
 import type { Store } from "@tsbuild/store";
 
 export interface LayerInfo {
@@ -50,33 +50,64 @@ async function clampTimes(dir: string, epoch: number): Promise<void> {
   await visit(dir);
 }
 
+/** Hands a layer blob's bytes to `sink` as a stream (a registry download, a file of a layout). */
+export type LayerBlobReader = <T>(descriptor: Descriptor, sink: (blob: NodeJS.ReadableStream) => Promise<T>) => Promise<T>;
+
 /**
- * Unpacks an image layer whose blob is in the store (once: content addressed); the blob is kept
- * for later exports and pushes. The tar must hash to the layer's diffID.
+ * Puts an image layer into the store, once (content addressed). A blob the store has is unpacked
+ * from there; one it lacks is unpacked as `read` delivers it while the same bytes are stored as the
+ * blob (kept for exports and pushes): a pull reads the network once and unpacks during the
+ * download. The blob must hash to its digest, or nothing is kept, and the tar to the layer's diffID,
+ * or no layer is (the blob, the image's own content, then waits for `prune` like any unused one).
  */
-export async function importLayer(store: Store, layer: ImageLayer): Promise<void> {
+export async function importLayer(store: Store, layer: ImageLayer, read: LayerBlobReader): Promise<void> {
   if (await store.hasLayer(layer.diffID)) return;
   const d = layer.descriptor;
+  if (await store.hasBlob(d.digest)) return unpackLayer(store, layer, await store.openBlob(d.digest), false);
+  await read(d, (blob) => unpackLayer(store, layer, blob, true));
+}
+
+async function unpackLayer(store: Store, layer: ImageLayer, blob: NodeJS.ReadableStream, storeBlob: boolean): Promise<void> {
+  const d = layer.descriptor;
   const dir = await store.tempDir("import");
-  try {
-    const tar = uncompressedLayerStream(await store.openBlob(d.digest), d.mediaType);
-    const forApply = new PassThrough({ highWaterMark: 1 << 20 });
-    const forHash = new PassThrough({ highWaterMark: 1 << 20 });
-    tar.on("error", (e) => {
-      forApply.destroy(e);
-      forHash.destroy(e);
-    });
-    tar.pipe(forApply);
-    tar.pipe(forHash);
-    const [, ingested] = await Promise.all([
-      applyChangeset(forApply, dir, { mode: "overlay" }),
-      store.ingestLayerTar(forHash, { compress: false, expectedDiffID: layer.diffID }),
-    ]);
-    await store.commitLayerDir(dir, { diffID: layer.diffID, size: ingested.size, blobs: [{ digest: d.digest, size: d.size, mediaType: d.mediaType }] });
-  } catch (error) {
-    await rm(dir, { recursive: true, force: true });
+  const [forUnpack, forStore] = fanOut(blob, storeBlob ? 2 : 1);
+  const tar = uncompressedLayerStream(forUnpack!, d.mediaType);
+  const [forApply, forHash] = fanOut(tar, 2);
+  const tasks: Promise<unknown>[] = [
+    applyChangeset(forApply!, dir, { mode: "overlay" }),
+    store.ingestLayerTar(forHash!, { compress: false, expectedDiffID: layer.diffID }),
+  ];
+  if (forStore) tasks.push(store.putBlob(forStore, { expectedDigest: d.digest }));
+  // The first failure stops every stream, so that no branch waits on one nobody reads any more.
+  const streams = [blob, forUnpack, forStore, tar, forApply, forHash].filter((s) => s !== undefined) as Readable[];
+  const stop = (error: unknown): never => {
+    for (const stream of streams) stream.destroy(error as Error);
     throw error;
+  };
+  const results = await Promise.allSettled(tasks.map((task) => task.catch(stop)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await rm(dir, { recursive: true, force: true });
+    throw failed.reason;
   }
+  const ingested = (results[1] as PromiseFulfilledResult<{ size: number }>).value;
+  await store.commitLayerDir(dir, { diffID: layer.diffID, size: ingested.size, blobs: [{ digest: d.digest, size: d.size, mediaType: d.mediaType }] });
+}
+
+/** `count` streams that each get every byte of `source` (the slowest sets the pace); errors reach all. */
+function fanOut(source: NodeJS.ReadableStream, count: number): PassThrough[] {
+  const branches = Array.from({ length: count }, () => {
+    // A branch's reader reports its error, but may start reading only after an await: a branch
+    // that fails before then must not be an unhandled 'error'.
+    const branch = new PassThrough({ highWaterMark: 1 << 20 });
+    branch.on("error", () => {});
+    return branch;
+  });
+  source.on("error", (e: Error) => {
+    for (const branch of branches) branch.destroy(e);
+  });
+  for (const branch of branches) source.pipe(branch);
+  return branches;
 }
 
 /** Uncompressed layer tars: from a recorded blob when there is one, else regenerated from the layer dir. */
