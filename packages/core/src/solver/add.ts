@@ -13,6 +13,7 @@ import { createGunzip } from "node:zlib";
 import type { CopyInstruction } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveInRoot } from "@tsbuild/executor";
 import { applyChangeset } from "@tsbuild/layers";
+import { GUNZIP_OUTPUT_CHUNK } from "@tsbuild/oci";
 import { trustedCertificates } from "@tsbuild/registry";
 import { copyIntoRootfs, CopyError, readHead, type CopyOptions, type CopySourceRoot, type SelectedSource } from "./copy.js";
 
@@ -74,7 +75,7 @@ async function containsTar(file: string, kind: Compression): Promise<boolean> {
 
 function decompress(input: Readable, kind: Compression): Readable {
   if (kind === "none") return input;
-  if (kind === "gzip") return input.pipe(createGunzip());
+  if (kind === "gzip") return input.pipe(createGunzip({ chunkSize: GUNZIP_OUTPUT_CHUNK }));
   const tool = kind === "bzip2" ? "bzip2" : "xz";
   const child = spawn(tool, ["-dc"], { stdio: ["pipe", "pipe", "pipe"] });
   const out = new PassThrough();
