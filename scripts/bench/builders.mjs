@@ -199,20 +199,14 @@ export class Docker {
   }
 
   /**
-   * Empties the image store and build cache, so that the cold build pulls its base again (dropStore
-   * did after the last workload, before the run settled the file system: nothing is left to
-   * delete here), and resets dockerd's peak RSS.
+   * Empties the image store and build cache (the daemon stays), so that the cold build pulls its
+   * base again, and resets dockerd's peak RSS.
    */
   async freshStore() {
-    await this.prune();
-    const pid = this.daemon.pid;
-    await writeFile(`/proc/${pid}/clear_refs`, "5").catch(() => {});
-  }
-
-  /** Empties the image store and build cache; the daemon stays. */
-  async prune() {
     await run(this.client, ["system", "prune", "--all", "--force"], { env: this.env });
     await run(this.client, ["builder", "prune", "--all", "--force"], { env: this.env });
+    const pid = this.daemon.pid;
+    await writeFile(`/proc/${pid}/clear_refs`, "5").catch(() => {});
   }
 
   /** The image store and build cache are empty: BuildKit pulls the base from the registry. */
@@ -243,9 +237,7 @@ export class Docker {
     return Number.isFinite(kib) && kib > 0 ? kib / 1024 : null;
   }
 
-  async dropStore() {
-    await this.prune();
-  }
+  async dropStore() {}
 
   async stop() {
     if (this.daemon && this.daemon.exitCode === null) {

@@ -1,7 +1,7 @@
 // Running commands with a wall clock and the peak RSS of the process tree, and summarising samples.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 
 /** GNU time reports the peak RSS (ru_maxrss: the largest process among the command and its waited-for children). */
@@ -86,23 +86,4 @@ export async function mountsUnder(dir) {
 export async function removeTree(dir) {
   for (const mountPoint of await mountsUnder(dir)) await spawnCollect("umount", ["-l", mountPoint]);
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-}
-
-/**
- * After a builder's store is deleted, before the next cold build: write everything out and drop
- * the clean page cache (root only). On ext4 without a journal (this machine's) the kernel does
- * not reuse an inode freed less than 60 s ago while its inode-table block is still in memory
- * (recently_deleted()), and scans past every such inode for each file it creates: a cold
- * debian-app build took 4.8–5.4 s right after the previous store was deleted and 2.7 s after
- * 65 s or after dropping the caches. Whichever builder came next paid for the deletion before
- * it; dropped caches give every cold build the same start. Returns false where it cannot.
- */
-export async function settleFilesystem() {
-  await spawnCollect("sync", []);
-  try {
-    await writeFile("/proc/sys/vm/drop_caches", "1");
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -165,16 +165,11 @@ export function renderReport(summary, chartPath) {
     "",
   );
   out.push("## Machine and versions", "");
-  out.push(`- ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM; ${m.os}, kernel ${m.kernel}; work dir on ${m.filesystem}`);
+  out.push(`- ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM; ${m.os}, kernel ${m.kernel}; work dir on ${m.filesystem}${m.workFs ? `: ${m.workFs}` : ""}`);
   out.push(`- Node.js ${m.node}; ${m.runc}${m.loadAverage ? `; load average at the end of the run ${m.loadAverage}` : ""}`);
   for (const [name, version] of Object.entries(summary.versions)) out.push(`- ${name}: ${version}`);
   for (const [name, reason] of Object.entries(summary.unavailable)) out.push(`- ${name}: **not run**: ${reason.replace(/\n/g, " ")}`);
   if (!summary.gnuTime) out.push("- peak RSS not measured: /usr/bin/time (GNU time) is missing");
-  out.push(
-    summary.cachesDropped
-      ? "- Before each cold build: `sync` and the clean page cache dropped (`echo 1 > /proc/sys/vm/drop_caches`), after the previous builder's store was deleted (docs/benchmarks.md, \"Cold builds\")"
-      : "- **Caches not dropped** before cold builds (needs root): a cold build right after a store was deleted may be slower on ext4 without a journal (docs/benchmarks.md, \"Cold builds\")",
-  );
   out.push("");
   out.push("## Targets", "", "| target | workload | tsbuild | met |", "|---|---|---|---|");
   for (const t of evaluateTargets(summary)) out.push(`| ${t.target} | ${t.where} | ${t.value} | ${t.met ? "yes" : "**no**"} |`);
@@ -234,8 +229,7 @@ export function renderReport(summary, chartPath) {
     "  exports `buildah push bench/W:latest oci-archive:X.tar` / `docker-archive:X.tar:bench/W:latest`.",
     "- docker: a private `dockerd --data-root … --exec-root … -H unix://… --iptables=false --bridge=none`;",
     "  `DOCKER_BUILDKIT=1 docker build --network host --progress plain -f Dockerfile.docker -t bench/W:latest CONTEXT`; export `docker save`",
-    "  (dockerd 20.10's BuildKit has no OCI exporter); the store is emptied with `docker system prune -af` + `docker builder prune -af`",
-    "  after the workload (and again before the next cold build, which then has nothing left to delete).",
+    "  (dockerd 20.10's BuildKit has no OCI exporter); the store is emptied with `docker system prune -af` + `docker builder prune -af`.",
     "",
     "Bases (busybox from `scripts/make-busybox-image.sh`, Debian from `debootstrap --variant=minbase`) are pushed once, untimed, with",
     "`skopeo copy --dest-tls-verify=false oci:BASE:latest docker://127.0.0.1:PORT/bench/B:latest` into a local `docker-registry`",

@@ -12,8 +12,9 @@ import { parseArgs } from "node:util";
 import { busyboxLayout, debianLayout, startBaseRegistry } from "./bases.mjs";
 import { Buildah, Docker, Tsbuild } from "./builders.mjs";
 import { parallelGzip, measureLimits } from "./limits.mjs";
-import { gnuTimeAvailable, removeTree, run, runMeasured, settleFilesystem, summarize } from "./measure.mjs";
+import { gnuTimeAvailable, removeTree, run, runMeasured, summarize } from "./measure.mjs";
 import { machineInfo, renderReport, renderSummary } from "./report.mjs";
+import { journaledWorkDir } from "./workdir.mjs";
 import { SMOKE_WORKLOADS, WORKLOADS } from "./workloads.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -56,11 +57,13 @@ const log = (message) => console.error(`[bench ${((Date.now() - started) / 1000)
 
 const builders = [];
 let registry = null;
+let workFs = null;
 let interrupted = false;
 async function cleanUp() {
   for (const builder of builders) await builder.stop().catch((error) => log(`stopping ${builder.name}: ${error.message}`));
   await registry?.stop().catch((error) => log(`stopping the registry: ${error.message}`));
   await removeTree(work);
+  await workFs?.release().catch((error) => log(`releasing the work dir's file system: ${error.message}`));
   // Without --work everything goes, the Debian cache too; with it, the cache stays for the next run.
   if (!options.work) await removeTree(workRoot);
   if (existsSync(work)) console.error(`bench: could not delete ${work}; delete it by hand`);
@@ -76,6 +79,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 
 async function main() {
   await mkdir(work, { recursive: true });
+  workFs = await journaledWorkDir(work, path.join(workRoot, `run-${process.pid}.ext4`), log);
   await mkdir(cacheDir, { recursive: true });
   const runLog = path.join(work, "bench.log");
 
@@ -140,8 +144,7 @@ async function main() {
   // results[workload][builder] = { cold: [], noop: [], change: [], exportOci: [], exportDocker: [], rss: [], ... }
   const results = {};
   const errors = [];
-  // Every cold build starts after the same settling, the first one too (see settleFilesystem).
-  const context = { versions, unavailable, limits, versionSamples, workloads, results, errors, cachesDropped: await settleFilesystem() };
+  const context = { versions, unavailable, limits, versionSamples, workloads, results, errors };
   for (let rep = 0; rep < reps; rep++) {
     for (const workload of workloads) {
       // Interleaved: every builder builds every workload in every repetition, in a rotating order.
@@ -159,7 +162,6 @@ async function main() {
           if (builder.name === "tsbuild") process.exitCode = 1;
         } finally {
           await builder.dropStore().catch((error) => log(`dropping ${builder.name}'s store: ${error.message}`));
-          context.cachesDropped = (await settleFilesystem()) && context.cachesDropped;
         }
       }
     }
@@ -173,7 +175,7 @@ async function main() {
 }
 
 /** The run's figures so far (medians with min–max) and everything the report says about the run. */
-async function runSummary({ versions, unavailable, limits, versionSamples, workloads, results, errors, cachesDropped }, completedReps) {
+async function runSummary({ versions, unavailable, limits, versionSamples, workloads, results, errors }, completedReps) {
   return {
     date: new Date().toISOString(),
     durationSeconds: (Date.now() - started) / 1000,
@@ -181,11 +183,10 @@ async function runSummary({ versions, unavailable, limits, versionSamples, workl
     smoke,
     reps,
     completedReps,
-    machine: await machineInfo(work),
+    machine: { ...(await machineInfo(work)), workFs: workFs?.note },
     versions,
     unavailable,
     gnuTime: gnuTimeAvailable,
-    cachesDropped,
     limits,
     versionStartup: summarize(versionSamples),
     workloads: workloads.map((w) => ({ name: w.name, describe: w.describe(smoke), dockerfile: w.dockerfile, changeFile: w.changeFile })),
