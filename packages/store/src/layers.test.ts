@@ -5,6 +5,7 @@ import { text } from "node:stream/consumers";
 import { sha256Digest } from "@tsbuild/oci";
 import { describe, expect, it } from "vitest";
 import { LayerDiffIDMismatchError } from "./errors.js";
+import { GZIP_PIECE_SIZE } from "./parallel-gzip.js";
 import type { Store } from "./store.js";
 import { useScratchStore } from "./test-support.js";
 
@@ -62,5 +63,30 @@ describe("layers", () => {
     expect((await store.getLayer(wrong))!.blobs).toEqual([]);
     await expect(store.openLayerTar(wrong)).rejects.toThrow(/compress it first/);
     expect(await readdir(store.paths.blobs)).toHaveLength(2);
+  });
+
+  it("compresses small layers together, and large ones `concurrency` at a time", async () => {
+    const small = Array.from({ length: 6 }, (_, i) => Buffer.from(`small layer ${i}`));
+    const large = Array.from({ length: 3 }, (_, i) => Buffer.alloc(GZIP_PIECE_SIZE + 1, i));
+    const open = { small: 0, large: 0 };
+    const mostOpen = { small: 0, large: 0 };
+    const items = [];
+    for (const [kind, tars] of [["small", small], ["large", large]] as const) {
+      for (const [i, tar] of tars.entries()) {
+        const diffID = sha256Digest(tar);
+        await store.commitLayerDir(await preparedDir(`${kind}${i}`), { diffID, size: tar.length });
+        const openTar = async () => {
+          mostOpen[kind] = Math.max(mostOpen[kind], ++open[kind]);
+          // Stays open a moment, so that whatever may run at the same time does.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return Readable.from([tar]).on("end", () => open[kind]--);
+        };
+        items.push({ diffID, openTar });
+      }
+    }
+    await store.compressLayers(items, { concurrency: 1 });
+    // All six small ones at once, beside the large ones, which go one at a time.
+    expect(mostOpen).toEqual({ small: 6, large: 1 });
+    expect(await readdir(store.paths.blobs)).toHaveLength(9);
   });
 });

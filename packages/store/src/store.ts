@@ -10,6 +10,7 @@ import * as gcRoots from "./gc-roots.js";
 import * as layers from "./layers.js";
 import pLimit from "p-limit";
 import type { LockOptions } from "./lock.js";
+import { GZIP_PIECE_SIZE } from "./parallel-gzip.js";
 import { storePaths, blobFile, type StorePaths } from "./paths.js";
 import * as tags from "./tags.js";
 
@@ -85,14 +86,25 @@ export class Store implements BlobSource, LayerTarSource {
   compressLayer(diffID: string, openTar: layers.LayerTarFactory, options?: layers.CompressLayerOptions): Promise<blobs.LayerBlob> {
     return layers.compressLayer(this.paths, diffID, openTar, options);
   }
-  /** compressLayer for several independent layers, `concurrency` at a time (default: one per CPU). */
+  /**
+   * compressLayer for several independent layers, `concurrency` at a time (default: one per CPU).
+   * A layer whose tar fits in one gzip piece waits on the disk (reads, fsyncs, renames), not the
+   * CPU: up to SMALL_LAYER_CONCURRENCY of those run besides (first OCI export of 27 small layers:
+   * 0.37 -> 0.29 s).
+   */
   compressLayers(
     items: readonly CompressLayerItem[],
     options: layers.CompressLayerOptions & { concurrency?: number } = {},
   ): Promise<blobs.LayerBlob[]> {
-    const concurrency = options.concurrency ?? os.availableParallelism();
-    const limit = pLimit(Math.max(1, concurrency));
-    return Promise.all(items.map((item) => limit(() => this.compressLayer(item.diffID, item.openTar, options))));
+    const large = pLimit(Math.max(1, options.concurrency ?? os.availableParallelism()));
+    const small = pLimit(SMALL_LAYER_CONCURRENCY);
+    return Promise.all(
+      items.map(async (item) => {
+        const size = (await this.getLayer(item.diffID))?.size ?? Infinity;
+        const limit = size <= GZIP_PIECE_SIZE ? small : large;
+        return limit(() => this.compressLayer(item.diffID, item.openTar, options));
+      }),
+    );
   }
   /** The uncompressed tar of a stored layer, from a blob recorded for it (for docker archives). */
   openLayerTar(diffID: string): Promise<{ size: number; stream: NodeJS.ReadableStream }> {
@@ -149,6 +161,9 @@ export class Store implements BlobSource, LayerTarSource {
     return gc.diskUsage(this.paths);
   }
 }
+
+/** Small layers compressed at once, besides the large ones (compressLayers). */
+const SMALL_LAYER_CONCURRENCY = 16;
 
 const STORE_DIRS: (keyof StorePaths)[] = ["blobs", "layers", "cache", "roots", "statCache", "tmp", "snapshots", "volumes", "locks"];
 
