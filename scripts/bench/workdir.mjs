@@ -1,6 +1,6 @@
 // The run's work dir (stores, contexts, registry, archives) and the file system under it.
 import { existsSync, readdirSync } from "node:fs";
-import { readFile, realpath, rm, truncate } from "node:fs/promises";
+import { readFile, realpath, rm, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { mountsUnder, run } from "./measure.mjs";
 
@@ -33,11 +33,11 @@ export async function onExt4WithoutJournal(dir) {
  * Makes `work` (an empty dir) the mount point of a journaled ext4 (mkfs.ext4's defaults) on a loop
  * device over a sparse file at `image`, when `work` is on ext4 without a journal, as this machine's
  * disk is. There the kernel avoids reusing inodes freed in the last minute (six while their
- * inode-table block is dirty, which creating files beside them keeps it) and scans past each for
+ * inode-table block is dirty, as creating files beside them keeps it) and scans past each for
  * every file it creates (recently_deleted() in fs/ext4/ialloc.c): after a builder's store was
- * deleted, the next builds creating files near it ran up to 4x slower for minutes (a shell loop
- * creating 2,000 files: 0.06 s on a journaled ext4, 0.6-0.8 s there). That measures the disk's
- * set-up and the order of the builders, not the builders. Returns a description for the report;
+ * deleted, creating files near it was up to 10x slower for minutes (a shell loop creating 2,000
+ * files: 0.06 s on a journaled ext4, 0.6-0.8 s there). That measures the disk's set-up and the
+ * order of the builders, not the builders. Returns a description for the report;
  * `release()` deletes the image, unmounting it first unless the work dir's removal already did.
  */
 export async function journaledWorkDir(work, image, log) {
@@ -47,17 +47,21 @@ export async function journaledWorkDir(work, image, log) {
   }
   log(`${work} is on ext4 without a journal: mounting a journaled ext4 on a loop device there (docs/benchmarks.md, "Work dir")`);
   try {
-    await run("touch", [image]);
+    await writeFile(image, "");
     await truncate(image, IMAGE_BYTES);
     await run("mkfs.ext4", ["-q", "-F", image]);
     await run("mount", ["-o", "loop", image, work]);
+    // Direct I/O from the loop device to the file: without it every block is cached twice and an
+    // fsync in the work dir flushes the whole file's dirty pages, other builders' writes included.
+    const device = (await run("losetup", ["--list", "--noheadings", "--output", "NAME", "--associated", image])).trim().split("\n")[0];
+    await run("losetup", ["--direct-io=on", device]);
   } catch (error) {
     await rm(image, { force: true });
     log(`no loop file system (${error.message.split("\n")[0]}): the work dir stays as it is`);
     return { note: "ext4 without a journal, used as it is (a loop mount failed): cold builds after a deletion may be slower", release: async () => {} };
   }
   return {
-    note: "a journaled ext4 (mkfs.ext4 defaults) on a loop device over a sparse file, because the disk's ext4 has no journal (docs/benchmarks.md, \"Work dir\")",
+    note: "a journaled ext4 (mkfs.ext4 defaults) on a loop device (direct I/O) over a sparse file, because the disk's ext4 has no journal (docs/benchmarks.md, \"Work dir\")",
     async release() {
       if ((await mountsUnder(work)).includes(work)) await run("umount", ["-l", work]);
       await rm(image, { force: true });

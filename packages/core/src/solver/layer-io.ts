@@ -85,13 +85,15 @@ async function unpackLayer(store: Store, layer: ImageLayer, blob: NodeJS.Readabl
     throw error;
   };
   const results = await Promise.allSettled(tasks.map((task) => task.catch(stop)));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) {
+  try {
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    const ingested = (results[1] as PromiseFulfilledResult<{ size: number }>).value;
+    await store.commitLayerDir(dir, { diffID: layer.diffID, size: ingested.size, blobs: [{ digest: d.digest, size: d.size, mediaType: d.mediaType }] });
+  } catch (error) {
     await rm(dir, { recursive: true, force: true });
-    throw failed.reason;
+    throw error;
   }
-  const ingested = (results[1] as PromiseFulfilledResult<{ size: number }>).value;
-  await store.commitLayerDir(dir, { diffID: layer.diffID, size: ingested.size, blobs: [{ digest: d.digest, size: d.size, mediaType: d.mediaType }] });
 }
 
 /** `count` streams that each get every byte of `source` (the slowest sets the pace); errors reach all. */
