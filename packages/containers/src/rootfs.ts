@@ -57,7 +57,7 @@ async function ensureMounted(store: Store, record: ContainerRecord): Promise<str
 async function unmountNow(store: Store, record: ContainerRecord): Promise<void> {
   const storage = containerStorage(store, record);
   if (await isMountpoint(storage.merged)) await unmountOverlay(storage.merged);
-  await pruneCopiedUpDirs(storage.upper, storage.lowers);
+  pruneCopiedUpDirs(storage.upper, storage.lowers);
 }
 
 /** Mounts the container (if it is not) for the duration of fn, and unmounts after if nobody else needs it. */

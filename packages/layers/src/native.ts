@@ -116,7 +116,7 @@ class NativeSnapshot implements Snapshot {
   async commit(): Promise<string> {
     if (!this.committed) {
       await writeNativeDiff(this.rootfs, this.upperDir, this.prepared);
-      await pruneCopiedUpDirs(this.upperDir, this.prepared.lowers);
+      pruneCopiedUpDirs(this.upperDir, this.prepared.lowers);
       this.committed = true;
       await rm(this.rootfs, { recursive: true, force: true });
     }

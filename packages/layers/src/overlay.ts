@@ -84,7 +84,7 @@ class OverlaySnapshot implements Snapshot {
   async commit(): Promise<string> {
     await this.unmountOnce();
     await rm(path.join(this.dir, "work"), { recursive: true, force: true });
-    await pruneCopiedUpDirs(this.upperDir, this.lowers);
+    pruneCopiedUpDirs(this.upperDir, this.lowers);
     return this.upperDir;
   }
 
