@@ -64,8 +64,8 @@ export function layerTarSourceFromBlobs(image: OciImage, blobs: BlobSource): Lay
           callback();
         },
       });
-      await pipeline(uncompressedLayerStream(await blobs.openBlob(digest), mediaType), counter);
-      return { size, stream: uncompressedLayerStream(await blobs.openBlob(digest), mediaType) };
+      await pipeline(uncompressedLayerStream(await blobs.openBlob(digest), { mediaType, digest }), counter);
+      return { size, stream: uncompressedLayerStream(await blobs.openBlob(digest), { mediaType, digest }) };
     },
   };
 }

@@ -15,7 +15,7 @@ export {
   parseManifest,
   platformOf,
 } from "./image.js";
-export { GUNZIP_OUTPUT_CHUNK, UnsupportedLayerError, uncompressedLayerStream } from "./layer-stream.js";
+export { CorruptLayerError, GUNZIP_OUTPUT_CHUNK, UnsupportedLayerError, uncompressedLayerStream } from "./layer-stream.js";
 export { OciLayoutError, ociLayoutBlobSource, readOciLayout, writeOciLayout } from "./layout.js";
 export type { OciLayoutImage, ReadOciLayoutOptions, WriteOciLayoutOptions } from "./layout.js";
 export {

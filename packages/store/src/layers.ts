@@ -148,7 +148,7 @@ export function storeLayerTarSource(paths: StorePaths): LayerTarSource {
       if (!layer) throw new LayerNotFoundError(diffID, paths.root);
       for (const b of layer.blobs) {
         if (layerCompression(b.mediaType) === undefined || !(await hasBlob(paths, b.digest))) continue;
-        return { size: layer.size, stream: uncompressedLayerStream(await openBlob(paths, b.digest), b.mediaType) };
+        return { size: layer.size, stream: uncompressedLayerStream(await openBlob(paths, b.digest), b) };
       }
       throw new LayerNotFoundError(diffID, paths.root, " as a tar blob; compress it first (compressLayer)");
     },

@@ -7,7 +7,7 @@ import { PassThrough, Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { LayerSecurityError } from "@tsbuild/layers";
-import { MediaTypes, type ImageLayer } from "@tsbuild/oci";
+import { CorruptLayerError, MediaTypes, type ImageLayer } from "@tsbuild/oci";
 import { BlobDigestMismatchError, LayerDiffIDMismatchError, openStore, type Store } from "@tsbuild/store";
 import { importLayer, type LayerBlobReader } from "./layer-io.js";
 
@@ -113,6 +113,16 @@ describe("importLayer", () => {
     };
     await expect(importLayer(store, layer, read)).rejects.toThrow(LayerSecurityError);
     expect(delivered).toBeLessThan(blob.length / 2);
+    await expectNothingKept(layer, "blob too");
+  });
+
+  test("a blob that is not valid gzip fails with its digest named, and keeps nothing", async () => {
+    // Unpacked as it arrives, the gzip error comes before the blob's digest can be checked.
+    const { layer, blob } = gzipLayer({ "g.txt": "content\n" });
+    const corrupt = Buffer.from(blob);
+    corrupt.write("XXXXXXXX", 0);
+    await expect(importLayer(store, layer, readerOf(corrupt))).rejects.toThrow(CorruptLayerError);
+    await expect(importLayer(store, layer, readerOf(corrupt))).rejects.toThrow(layer.descriptor.digest);
     await expectNothingKept(layer, "blob too");
   });
 

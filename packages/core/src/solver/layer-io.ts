@@ -71,25 +71,23 @@ async function unpackLayer(store: Store, layer: ImageLayer, blob: NodeJS.Readabl
   const d = layer.descriptor;
   const dir = await store.tempDir("import");
   const [forUnpack, forStore] = fanOut(blob, storeBlob ? 2 : 1);
-  const tar = uncompressedLayerStream(forUnpack!, d.mediaType);
+  const tar = uncompressedLayerStream(forUnpack!, d);
   const [forApply, forHash] = fanOut(tar, 2);
-  const tasks: Promise<unknown>[] = [
-    applyChangeset(forApply!, dir, { mode: "overlay" }),
-    store.ingestLayerTar(forHash!, { compress: false, expectedDiffID: layer.diffID }),
-  ];
-  if (forStore) tasks.push(store.putBlob(forStore, { expectedDigest: d.digest }));
+  const applied = applyChangeset(forApply!, dir, { mode: "overlay" });
+  const ingested = store.ingestLayerTar(forHash!, { compress: false, expectedDiffID: layer.diffID });
+  const stored = forStore && store.putBlob(forStore, { expectedDigest: d.digest });
   // The first failure stops every stream, so that no branch waits on one nobody reads any more.
   const streams = [blob, forUnpack, forStore, tar, forApply, forHash].filter((s) => s !== undefined) as Readable[];
   const stop = (error: unknown): never => {
     for (const stream of streams) stream.destroy(error as Error);
     throw error;
   };
-  const results = await Promise.allSettled(tasks.map((task) => task.catch(stop)));
+  const results = await Promise.allSettled([applied, ingested, stored].map((task) => task?.catch(stop)));
   try {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
-    const ingested = (results[1] as PromiseFulfilledResult<{ size: number }>).value;
-    await store.commitLayerDir(dir, { diffID: layer.diffID, size: ingested.size, blobs: [{ digest: d.digest, size: d.size, mediaType: d.mediaType }] });
+    const { size } = await ingested;
+    await store.commitLayerDir(dir, { diffID: layer.diffID, size, blobs: [{ digest: d.digest, size: d.size, mediaType: d.mediaType }] });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
