@@ -72,12 +72,17 @@ export function summarize(samples) {
   return { median, min: values[0], max: values.at(-1), n: values.length };
 }
 
+/** A path field of /proc/self/mounts or mountinfo, whose spaces and the like are octal escapes. */
+export function decodeMountPath(field) {
+  return field?.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
+}
+
 /** Mount points at or below dir (from /proc/self/mounts, octal escapes decoded), deepest first. */
 export async function mountsUnder(dir) {
   const table = await readFile("/proc/self/mounts", "utf8");
   return table
     .split("\n")
-    .map((line) => line.split(" ")[1]?.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8))))
+    .map((line) => decodeMountPath(line.split(" ")[1]))
     .filter((mountPoint) => mountPoint !== undefined && (mountPoint === dir || mountPoint.startsWith(`${dir}/`)))
     .sort((a, b) => b.length - a.length);
 }

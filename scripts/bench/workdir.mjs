@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { readFile, realpath, rm, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { mountsUnder, run } from "./measure.mjs";
+import { decodeMountPath, mountsUnder, run } from "./measure.mjs";
 
 /** Size of the sparse image behind a journaled work dir; only what is written takes disk space. */
 const IMAGE_BYTES = 96 * 2 ** 30;
@@ -13,7 +13,7 @@ async function deviceOf(dir) {
   let best;
   for (const line of table.split("\n")) {
     const fields = line.split(" ");
-    const mountPoint = fields[4]?.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
+    const mountPoint = decodeMountPath(fields[4]);
     if (!mountPoint || !(dir === mountPoint || dir.startsWith(mountPoint === "/" ? "/" : `${mountPoint}/`))) continue;
     if (!best || mountPoint.length > best.mountPoint.length) best = { mountPoint, majorMinor: fields[2] };
   }
