@@ -40,4 +40,16 @@ describe("the tsbuild program", () => {
     expect(third.stdout).toBe(first.stdout);
     expect((await readFile(path.join(cacheDir, versionCache!))).toString()).not.toBe("not a code cache");
   });
+
+  it("runs and exits where the cache dir cannot be made", async () => {
+    const dir = await makeScratchDir("tsbuild-launcher-");
+    // Under /proc, mkdir answers ENOENT although the parent exists: Node's recursive mkdirSync
+    // looped there for ever, after the command's own work was done.
+    for (const cacheHome of ["/proc/tsbuild-no-such-dir", path.join(dir, "a-file")]) {
+      await writeFile(path.join(dir, "a-file"), "");
+      const result = await runTsbuild(["--version"], { root: path.join(dir, "store"), cwd: dir, env: { XDG_CACHE_HOME: cacheHome }, timeoutMs: 8000 });
+      expect(result.code, `${cacheHome}: ${result.stderr}`).toBe(0);
+      expect(result.stdout).toMatch(/\d+\.\d+\.\d+/);
+    }
+  }, 20_000);
 });

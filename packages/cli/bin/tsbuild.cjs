@@ -34,7 +34,15 @@ if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
     // `tsbuild app` builds the context dir `app`: only command names make cache files.
     if (command !== "default" && !cli.exports.commandNames?.includes(command)) return;
     try {
-      fs.mkdirSync(cacheDir, { recursive: true });
+      // Not { recursive: true }: Node 20's recursive mkdirSync never returns where mkdir answers
+      // ENOENT under an existing parent (XDG_CACHE_HOME=/proc/x spun at exit).
+      for (const dir of [path.dirname(cacheDir), cacheDir]) {
+        try {
+          fs.mkdirSync(dir);
+        } catch (error) {
+          if (error.code !== "EEXIST") throw error;
+        }
+      }
       // Caches of other builds of the CLI go once a day has passed without them being written.
       for (const old of fs.readdirSync(cacheDir)) {
         const file = path.join(cacheDir, old);
