@@ -52,4 +52,14 @@ describe("the tsbuild program", () => {
       expect(result.stdout).toMatch(/\d+\.\d+\.\d+/);
     }
   }, 20_000);
+
+  it("starts Node with young-generation semi-spaces of 2 MiB (the peak RSS of exports)", async () => {
+    const dir = await makeScratchDir("tsbuild-launcher-");
+    const preload = path.join(dir, "preload.cjs");
+    const seen = path.join(dir, "exec-argv.json");
+    await writeFile(preload, `require("node:fs").writeFileSync(${JSON.stringify(seen)}, JSON.stringify(process.execArgv));\n`);
+    const result = await runTsbuild(["--version"], { root: path.join(dir, "store"), cwd: dir, env: { XDG_CACHE_HOME: dir, NODE_OPTIONS: `--require ${preload}` } });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(await readFile(seen, "utf8"))).toContain("--max-semi-space-size=2");
+  });
 });
