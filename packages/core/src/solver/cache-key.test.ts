@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { cacheKey, explainMiss } from "./cache-key.js";
+import { cacheKey, canonical, explainMiss } from "./cache-key.js";
 
 describe("cacheKey", () => {
   test("keeps the keys of earlier versions (stores and exported caches stay valid)", () => {
@@ -23,5 +23,20 @@ describe("explainMiss", () => {
     const before = { parent: "p", instruction: "i", files: { a: "1", b: "2" } };
     expect(explainMiss({ ...before, files: { a: "1", b: "3" } }, before)).toBe("1 file changed: b");
     expect(explainMiss(before, undefined)).toBe("not built before with this instruction");
+  });
+
+  test("names the settings that changed, and a changed COPY --from source as such", () => {
+    const copy = (from: string, extra: object = {}) => canonical({ kind: "copy", sources: ["/out"], dest: "/app/", from, ...extra });
+    const before = { parent: "p", instruction: copy("stage:sha256:1") };
+    expect(explainMiss({ ...before, instruction: copy("stage:sha256:2") }, before)).toBe("the stage or image it copies from changed");
+    expect(explainMiss({ ...before, instruction: copy("stage:sha256:2", { chmod: "755" }) }, before)).toBe(
+      "the stage or image it copies from changed; its settings changed (chmod)",
+    );
+    const run = (env: string[], user?: string) => canonical({ kind: "run", argv: ["/bin/sh", "-c", "make"], env, user });
+    expect(explainMiss({ parent: "p", instruction: run(["A=2"], "app") }, { parent: "p", instruction: run(["A=1"]) })).toBe("its settings changed (env, user)");
+    // COPY --chown keeps the parent key (names resolve through its /etc/passwd): said once.
+    const chown = (parent: string) => ({ parent, instruction: canonical({ kind: "copy", chown: "app", user: parent }) });
+    expect(explainMiss(chown("p2"), chown("p1"))).toBe("an earlier step or the base image changed");
+    expect(explainMiss({ parent: "p", instruction: "i2" }, { parent: "p", instruction: "i1" })).toBe("its settings changed (environment, build args, user, workdir or flags)");
   });
 });

@@ -44,7 +44,7 @@ export function explainMiss(current: StepInputs, previous: StepInputs | undefine
   if (!previous) return "not built before with this instruction";
   const reasons: string[] = [];
   if (previous.parent !== current.parent) reasons.push("an earlier step or the base image changed");
-  if (previous.instruction !== current.instruction) reasons.push("its settings changed (environment, build args, user, workdir or flags)");
+  if (previous.instruction !== current.instruction) reasons.push(...instructionChanges(previous, current));
   const before = previous.files ?? {};
   const after = current.files ?? {};
   const changed: string[] = [];
@@ -57,4 +57,32 @@ export function explainMiss(current: StepInputs, previous: StepInputs | undefine
     reasons.push(`${changed.length} ${changed.length === 1 ? "file" : "files"} changed: ${shown}${more}`);
   }
   return reasons.length ? reasons.join("; ") : "the cache record was removed (pruned)";
+}
+
+/**
+ * What differs between two instructions' canonical forms, in words. They are JSON objects (see
+ * canonical()); each differing field is named. A field that holds the parent key (COPY --chown
+ * resolves names through the parent's /etc/passwd) changes with the parent, which is said already.
+ */
+function instructionChanges(previous: StepInputs, current: StepInputs): string[] {
+  const before = parseObject(previous.instruction);
+  const after = parseObject(current.instruction);
+  if (!before || !after) return ["its settings changed (environment, build args, user, workdir or flags)"];
+  const fields = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(
+    (field) => canonical(before[field]) !== canonical(after[field]) && !(before[field] === previous.parent && after[field] === current.parent),
+  );
+  const reasons: string[] = [];
+  if (fields.includes("from")) reasons.push("the stage or image it copies from changed");
+  const settings = fields.filter((field) => field !== "from");
+  if (settings.length > 0) reasons.push(`its settings changed (${settings.sort().join(", ")})`);
+  return reasons;
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
