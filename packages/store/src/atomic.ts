@@ -19,7 +19,16 @@ export function tempName(tmpDir: string, kind: string): string {
 /** fsync of a directory, so that a rename in it is durable. */
 export const fsyncDir = fsyncPath;
 
-export async function writeFileAtomic(tmpDir: string, target: string, data: string | Uint8Array): Promise<void> {
+export interface AtomicWriteOptions {
+  /**
+   * Whether the new name must survive a crash: the directory is fsynced after the rename, one more
+   * disk flush (default true). Files that are checked when read and rebuilt when missing (cache
+   * records, the stat cache) skip it: after a crash such a file may be missing, never partial.
+   */
+  durableName?: boolean;
+}
+
+export async function writeFileAtomic(tmpDir: string, target: string, data: string | Uint8Array, { durableName = true }: AtomicWriteOptions = {}): Promise<void> {
   const temp = tempName(tmpDir, "file");
   try {
     const fh = await open(temp, "wx", 0o644);
@@ -35,7 +44,7 @@ export async function writeFileAtomic(tmpDir: string, target: string, data: stri
     await rm(temp, { force: true });
     throw e;
   }
-  await fsyncDir(path.dirname(target));
+  if (durableName) await fsyncDir(path.dirname(target));
 }
 
 /** A Writable into an open file; its final step fsyncs, so 'finish' means durable. */

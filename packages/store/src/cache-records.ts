@@ -31,7 +31,9 @@ export async function putCacheRecord<T>(paths: StorePaths, key: string, input: C
     layers: input.layers,
     payload: input.payload,
   };
-  await writeFileAtomic(paths.tmp, cacheRecordFile(paths, key), JSON.stringify(record));
+  // A record whose rename a crash undoes is a cache miss; one whose layer is gone is one as well
+  // (getCacheRecord checks), so the rename need not be flushed to disk on its own.
+  await writeFileAtomic(paths.tmp, cacheRecordFile(paths, key), JSON.stringify(record), { durableName: false });
   return record;
 }
 

@@ -95,7 +95,8 @@ export async function openStatCache(store: { paths: StorePaths }, contextId: str
     async save() {
       // Every entry was looked up unchanged and none was added: the file on disk says it already.
       if (recordedEnd === 0 && current.size === (loaded?.fieldsAt.size ?? 0)) return;
-      await writeFileAtomic(paths.tmp, file, encodeEntries(current, fieldsOf));
+      // Lost in a crash, the files are hashed again: the rename need not be flushed on its own.
+      await writeFileAtomic(paths.tmp, file, encodeEntries(current, fieldsOf), { durableName: false });
       // The JSON file of version 1, if this context had one.
       await rm(cacheFileName(paths, contextId, "json"), { force: true });
     },

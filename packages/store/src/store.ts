@@ -51,6 +51,11 @@ export class Store implements BlobSource, LayerTarSource {
   putBlobBytes(bytes: Uint8Array): Promise<blobs.BlobInfo> {
     return blobs.putBlobBytes(this.paths, bytes);
   }
+
+  /** An image's config and manifest blobs, written at once: their fsyncs share journal commits. */
+  async putImageBlobs(image: { configBytes: Uint8Array; manifestBytes: Uint8Array }): Promise<void> {
+    await Promise.all([this.putBlobBytes(image.configBytes), this.putBlobBytes(image.manifestBytes)]);
+  }
   hasBlob(digest: string): Promise<boolean> {
     return blobs.hasBlob(this.paths, digest);
   }

@@ -83,8 +83,7 @@ export async function exportImage(input: ExportInput): Promise<ExportResult> {
     local.push({ diffID, descriptor: { mediaType: MediaTypes.ociLayer, digest: diffID, size: layer.size } });
   }
   const stored = assembleImage(config, local);
-  await store.putBlobBytes(stored.configBytes);
-  await store.putBlobBytes(stored.manifestBytes);
+  await store.putImageBlobs(stored);
   const tags: string[] = [];
   for (const tag of input.tags) tags.push(await store.tagImage(tag, stored.manifestDigest));
   const pushNames: string[] = [];
@@ -127,8 +126,7 @@ export async function compressedImage(store: Store, image: OciImage, openTar: (d
   const blobs = await store.compressLayers(image.layers.map((l) => ({ diffID: l.diffID, openTar: () => openTar(l.diffID) })));
   const layers = image.layers.map((l, i) => ({ diffID: l.diffID, descriptor: { mediaType: blobs[i]!.mediaType, digest: blobs[i]!.digest, size: blobs[i]!.size } }));
   const compressed = assembleImage(image.config, layers);
-  await store.putBlobBytes(compressed.configBytes);
-  await store.putBlobBytes(compressed.manifestBytes);
+  await store.putImageBlobs(compressed);
   return compressed;
 }
 

@@ -75,8 +75,7 @@ export async function remoteImage(store: Store, ref: string, platform: Platform,
   const { image } = await registry.resolveImage(reference, { platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant } });
   checkPlatform(ref, image, platform);
   return source(store, ref, image, (d, sink) => registry.fetchBlob(reference, d, sink), async () => {
-    await store.putBlobBytes(image.configBytes);
-    await store.putBlobBytes(image.manifestBytes);
+    await store.putImageBlobs(image);
     if (reference.digest === undefined) await store.tagImage(normalizeImageName(ref), image.manifestDigest);
   });
 }

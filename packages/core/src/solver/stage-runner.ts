@@ -336,8 +336,11 @@ async function recordOrRun(
   }
   const layer = await execute(stepRef, current.diffIDs);
   const record: StepRecord = layer ? { diffID: layer.diffID, size: layer.size } : {};
-  const written = await runner.store.putCacheRecord(key, { version: CACHE_RECORD_VERSION, layers: layer ? [layer.diffID] : [], payload: record });
-  await runner.store.putCacheRecord<ExplainRecord>(explainKey, { version: CACHE_RECORD_VERSION, layers: [], payload: { inputs } });
+  // Written at once: their fsyncs share the file system's journal commits.
+  const [written] = await Promise.all([
+    runner.store.putCacheRecord(key, { version: CACHE_RECORD_VERSION, layers: layer ? [layer.diffID] : [], payload: record }),
+    runner.store.putCacheRecord<ExplainRecord>(explainKey, { version: CACHE_RECORD_VERSION, layers: [], payload: { inputs } }),
+  ]);
   // A rebuild takes the time from the record: the same for a hit as for this miss.
   return { record, created: epoch ?? written.createdAt, cached: false };
 }
