@@ -185,7 +185,11 @@ export async function copyIntoRootfs(
   const run = copyRun(root, options);
   const destHost = await resolveInRoot(rootfs, destination.dest);
   const destStat = lstatOrUndefined(destHost);
+  // A destination dir this copy makes has no entries to check or replace until a first source is in.
+  let destIsNew = destStat === undefined;
   for (const source of selected) {
+    const destWasNew = destIsNew;
+    destIsNew = false;
     const srcHost = path.join(root.dir, source.rel);
     const exclude = options.exclude;
     if (source.keep !== "") {
@@ -197,7 +201,7 @@ export async function copyIntoRootfs(
     }
     if (source.stat.type === "dir") {
       await ensureDir(rootfs, destination.dest, options);
-      await copyChildren(run, srcHost, destHost, "", false);
+      await copyChildren(run, srcHost, destHost, "", destWasNew);
       continue;
     }
     if (exclude?.matches(source.name)) continue;
@@ -327,8 +331,10 @@ function copySmallFile(src: string, dest: string, meta: { uid: number; gid: numb
   try {
     const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
-      // Until the end of the file, whatever its size was when it was listed.
-      for (let got; (got = readSync(input, copyBuffer, 0, copyBuffer.length, null)) > 0; ) {
+      // Until the end of the file, whatever its size was when it was listed. A regular file reads
+      // short only at its end: a file smaller than the buffer takes one read, not two.
+      for (let got = copyBuffer.length; got === copyBuffer.length; ) {
+        got = readSync(input, copyBuffer, 0, copyBuffer.length, null);
         for (let written = 0; written < got; ) written += writeSync(fd, copyBuffer, written, got - written);
       }
       // chown before chmod: chown clears set-user-ID and set-group-ID bits.
