@@ -272,6 +272,32 @@ describe("building images", () => {
     await expectNoLeftovers(root);
   });
 
+  it("writes a COPY into a new path without a mount, with the layer a mounted COPY makes", async () => {
+    const from = await fromBusybox();
+    // --chown by name reads the image's /etc/passwd, so it copies through the overlay mount;
+    // numeric --chown writes the layer dir directly. Same files, same metadata: same layer.
+    const dockerfile = (chown: string) =>
+      [from, "RUN mkdir -p /srv && chown 1000:1001 /srv && chmod 2750 /srv", `COPY --chown=${chown} a/ b/ /srv/app/`, `COPY --chown=${chown} a/x /srv/one/x`, ""].join("\n");
+    const { dir, root, ctx } = await setup({ "named.Dockerfile": dockerfile("root"), "numeric.Dockerfile": dockerfile("0:0"), "a/x": "from a\n", "a/y": "y\n", "b/x": "from b\n" });
+    const env = { SOURCE_DATE_EPOCH: "1700000000" };
+    const results: { layers: string[]; tree: unknown }[] = [];
+    for (const kind of ["named", "numeric"]) {
+      const out = path.join(dir, `out-${kind}`);
+      const r = await runTsbuild(["build", "--progress", "json", "-f", `${kind}.Dockerfile`, "-o", `type=local,dest=${out}`, "."], { root, cwd: ctx, env });
+      expect(r.code, r.stderr).toBe(0);
+      const done = r.stderr.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; layers?: { diffID: string }[] }).find((e) => e.type === "build-done");
+      results.push({ layers: done!.layers!.map((l) => l.diffID), tree: await treeManifest(out) });
+    }
+    expect(results[1]!.layers).toEqual(results[0]!.layers);
+    expect(results[1]!.tree).toEqual(results[0]!.tree);
+    // The later source wins a name both have; /srv keeps its owner and set-group-ID mode.
+    const out = path.join(dir, "out-numeric");
+    expect(await readFile(path.join(out, "srv/app/x"), "utf8")).toBe("from b\n");
+    const srv = await lstat(path.join(out, "srv"));
+    expect([srv.mode & 0o7777, srv.uid, srv.gid]).toEqual([0o2750, 1000, 1001]);
+    await expectNoLeftovers(root);
+  });
+
   it("lets several builds share one store at once", async () => {
     const from = await fromBusybox();
     const { root, ctx } = await setup({ "a.Dockerfile": `${from}\nRUN echo a > /a\n`, "b.Dockerfile": `${from}\nRUN echo b > /b\n` });

@@ -5,6 +5,7 @@ export { overlaySnapshotter, mountOverlay, unmountOverlay } from "./overlay.js";
 export { pruneCopiedUpDirs } from "./prune-copyups.js";
 export { readTreeXattrs, type TreeXattrs } from "./xattrs.js";
 export { nativeSnapshotter } from "./native.js";
+export { dirsAbove, prepareUpperSnapshot, type DirAbove } from "./upper-snapshot.js";
 export { detectSnapshotter } from "./detect.js";
 export { changesetTar, type ChangesetTarOptions } from "./changeset-tar.js";
 export { applyChangeset, type ApplyChangesetOptions, type ApplyChangesetResult } from "./apply-changeset.js";

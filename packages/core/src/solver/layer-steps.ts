@@ -6,7 +6,7 @@ import { chmod, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PatternMatcher, RunMountError } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveUser, runInRootfs, RunFailedError, type ExecMount } from "@tsbuild/executor";
-import type { Snapshot } from "@tsbuild/layers";
+import { dirsAbove, prepareUpperSnapshot, type Snapshot } from "@tsbuild/layers";
 import type { PlannedStep } from "../plan/types.js";
 import { addFromSource } from "./add.js";
 import { canonical, type StepInputs } from "./cache-key.js";
@@ -43,11 +43,17 @@ export async function prepareLayerStep(runner: StageRunner, step: PlannedStep, b
   }
 }
 
-/** Runs `work` on a snapshot of `diffIDs` and commits what it changed as a layer (none when `work` says so). */
-async function onSnapshot(runner: StageRunner, diffIDs: readonly string[], work: (snapshot: Snapshot) => Promise<boolean>): Promise<LayerInfo | undefined> {
+/**
+ * Runs `work` on a snapshot of `diffIDs` and commits what it changed as a layer (none when `work`
+ * says so). `addsOnlyUnder`: the step only creates files at or below this container path; when
+ * the layers lack it (and reach it through plain directories), the step writes the layer dir
+ * itself, unmounted (see @tsbuild/layers' upper-snapshot.ts).
+ */
+async function onSnapshot(runner: StageRunner, diffIDs: readonly string[], work: (snapshot: Snapshot) => Promise<boolean>, addsOnlyUnder?: string): Promise<LayerInfo | undefined> {
   await ensureLayers(runner, diffIDs);
   const lowers = [...diffIDs].reverse().map((d) => runner.store.layerDir(d));
-  const snapshot = await runner.snapshotter.prepare(lowers, runner.store.paths.snapshots);
+  const dirs = addsOnlyUnder !== undefined ? dirsAbove(lowers, addsOnlyUnder) : undefined;
+  const snapshot = dirs ? await prepareUpperSnapshot(runner.store.paths.snapshots, dirs) : await runner.snapshotter.prepare(lowers, runner.store.paths.snapshots);
   let keep: boolean;
   try {
     keep = await work(snapshot);
@@ -184,6 +190,9 @@ async function prepareCopy(runner: StageRunner, step: PlannedStep, instruction: 
   };
   const mode = instruction.chmod !== undefined ? parseChmod(instruction.chmod) : undefined;
   const exclude = instruction.exclude.length > 0 ? new PatternMatcher(instruction.exclude) : undefined;
+  // A plain COPY only adds files at or below its destination. ADD may fetch or unpack, heredocs
+  // and --chown by name read the image: those keep the mounted view.
+  const addsOnlyUnder = instruction.kind === "copy" && instruction.heredocs.length === 0 && (instruction.chown === undefined || NUMERIC_CHOWN.test(instruction.chown)) ? dest : undefined;
   return {
     inputs,
     execute: (_ref, diffIDs) =>
@@ -203,9 +212,12 @@ async function prepareCopy(runner: StageRunner, step: PlannedStep, instruction: 
           await source.release();
         }
         return true;
-      }),
+      }, addsOnlyUnder),
   };
 }
+
+/** --chown=UID or UID:GID: resolved without the image's /etc/passwd and /etc/group. */
+const NUMERIC_CHOWN = /^\d+(:\d+)?$/;
 
 async function userIds(rootfs: string, user: string, withGroups = false): Promise<{ uid: number; gid: number; additionalGids: number[] }> {
   const passwd = await readImageFile(rootfs, "/etc/passwd");
