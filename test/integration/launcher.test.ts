@@ -45,13 +45,21 @@ describe("the tsbuild program", () => {
     const dir = await makeScratchDir("tsbuild-launcher-");
     // Under /proc, mkdir answers ENOENT although the parent exists: Node's recursive mkdirSync
     // looped there for ever, after the command's own work was done.
-    for (const cacheHome of ["/proc/tsbuild-no-such-dir", path.join(dir, "a-file")]) {
+    for (const cacheHome of ["/proc/tsbuild-no-such-dir", path.join(dir, "a-file"), path.join(dir, "a-file", "below")]) {
       await writeFile(path.join(dir, "a-file"), "");
       const result = await runTsbuild(["--version"], { root: path.join(dir, "store"), cwd: dir, env: { XDG_CACHE_HOME: cacheHome }, timeoutMs: 8000 });
       expect(result.code, `${cacheHome}: ${result.stderr}`).toBe(0);
       expect(result.stdout).toMatch(/\d+\.\d+\.\d+/);
     }
   }, 20_000);
+
+  it("makes a cache dir whose parents do not exist yet", async () => {
+    const dir = await makeScratchDir("tsbuild-launcher-");
+    const cacheHome = path.join(dir, "not", "yet");
+    const result = await runTsbuild(["--version"], { root: path.join(dir, "store"), cwd: dir, env: { XDG_CACHE_HOME: cacheHome } });
+    expect(result.code, result.stderr).toBe(0);
+    expect(await readdir(path.join(cacheHome, "tsbuild"))).toHaveLength(1);
+  });
 
   it("starts Node with young-generation semi-spaces of 2 MiB (the peak RSS of exports)", async () => {
     const dir = await makeScratchDir("tsbuild-launcher-");

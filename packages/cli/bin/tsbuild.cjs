@@ -36,15 +36,7 @@ if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
     // `tsbuild app` builds the context dir `app`: only command names make cache files.
     if (command !== "default" && !cli.exports.commandNames?.includes(command)) return;
     try {
-      // Not { recursive: true }: Node 20's recursive mkdirSync never returns where mkdir answers
-      // ENOENT under an existing parent (XDG_CACHE_HOME=/proc/x spun at exit).
-      for (const dir of [path.dirname(cacheDir), cacheDir]) {
-        try {
-          fs.mkdirSync(dir);
-        } catch (error) {
-          if (error.code !== "EEXIST") throw error;
-        }
-      }
+      makeDirs(cacheDir);
       // Caches of other builds of the CLI go once a day has passed without them being written.
       for (const old of fs.readdirSync(cacheDir)) {
         const file = path.join(cacheDir, old);
@@ -58,5 +50,21 @@ if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
     }
   });
 }
+/**
+ * mkdir -p. Not fs.mkdirSync's { recursive: true }: in Node 20 that never returns where mkdir
+ * answers ENOENT although the parent exists (XDG_CACHE_HOME=/proc/x spun at exit); here a second
+ * ENOENT for the same dir is an error.
+ */
+function makeDirs(dir) {
+  try {
+    fs.mkdirSync(dir);
+  } catch (error) {
+    if (error.code === "EEXIST") return;
+    if (error.code !== "ENOENT" || path.dirname(dir) === dir) throw error;
+    makeDirs(path.dirname(dir));
+    fs.mkdirSync(dir);
+  }
+}
+
 const cli = { exports: {} };
 script.runInThisContext()(cli.exports, createRequire(bundle), cli, bundle, path.dirname(bundle));
