@@ -14,7 +14,8 @@ const FIGURES = [
 const PEERS = ["buildah", "docker"];
 
 export async function machineInfo(dir) {
-  const fs = await spawnCollect("stat", ["-f", "-c", "%T", dir]);
+  // findmnt names ext4 as such; `stat -f` says "ext2/ext3" for all three.
+  const fs = await spawnCollect("findmnt", ["--noheadings", "--output", "FSTYPE", "--target", dir]);
   const os = (await readFile("/etc/os-release", "utf8").catch(() => "")).match(/PRETTY_NAME="(.*)"/)?.[1] ?? "Linux";
   const runc = (await spawnCollect("runc", ["--version"])).output.split("\n")[0];
   return {
