@@ -10,7 +10,8 @@ import path from "node:path";
 import { PatternMatcher, type CopyInstruction, type Heredoc } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveInRoot, resolveUser } from "@tsbuild/executor";
 import { hasWildcard, matchComponent } from "./glob.js";
-import { entryStat, timeMs, type BuildContextIndex, type EntryStat } from "./build-context.js";
+import { readDirectory, STAT_FIELDS } from "@tsbuild/syscalls";
+import { EntryStat, entryStat, timeMs, type BuildContextIndex } from "./build-context.js";
 
 /** Where COPY reads from: the build context (filtered) or a stage/image rootfs. */
 export interface CopySourceRoot {
@@ -267,15 +268,20 @@ async function endOfSlice(run: CopyRun): Promise<void> {
 async function copyChildren(run: CopyRun, srcDir: string, destDir: string, relBase: string, destIsNew: boolean): Promise<void> {
   const rootRel = path.relative(run.root.dir, srcDir).split(path.sep).join("/");
   const index = run.root.index;
-  for (const name of readdirSync(srcDir).sort()) {
+  // The context's index has just lstat-ed every entry; a stage or an image is listed with each
+  // entry's lstat in one call.
+  const listing = index ? undefined : readDirectory(srcDir);
+  const names = listing?.names ?? readdirSync(srcDir);
+  const order = names.map((_, i) => i).sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
+  for (const i of order) {
+    const name = names[i]!;
     const childRootRel = rootRel === "" ? name : `${rootRel}/${name}`;
     const indexed = index?.entries.get(childRootRel);
     if (index && !indexed) continue;
     const rel = relBase === "" ? name : `${relBase}/${name}`;
     if (run.exclude?.matches(rel)) continue;
     const srcPath = path.join(srcDir, name);
-    // The context's index has just lstat-ed every entry.
-    const st = indexed?.stat ?? entryStat(lstatSync(srcPath, { bigint: true }));
+    const st = indexed?.stat ?? new EntryStat(listing!.stats, i * STAT_FIELDS);
     await copyEntry(run, srcPath, st, path.join(destDir, name), rel, destIsNew);
   }
 }
