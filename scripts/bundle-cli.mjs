@@ -1,6 +1,8 @@
 // Links the CLI into one CommonJS file, packages/cli/dist/tsbuild.cjs: packages/cli/dist/main.js
 // and every module it reaches (the workspace packages' dist, ESM-only npm packages), each turned
 // into CommonJS by @swc/core and kept as its own function, run at its first require() as before.
+// Imports of other packages and of builtins are lazy (swc's `lazy`): required at the first use of
+// an imported name, so a command loads only what it runs (decision 0009).
 // Node's ESM loader spends ~1 ms a module resolving, reading and linking (~120 modules for a
 // build); one file costs one read and one compile (docs/decisions/0009-one-file-cli.md).
 // CommonJS npm packages (tar-stream and its dependencies) and node: builtins are required as usual.
