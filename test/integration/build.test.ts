@@ -298,6 +298,37 @@ describe("building images", () => {
     await expectNoLeftovers(root);
   });
 
+  it("reads a COPY --from path that one layer alone has from that layer, with the tree a mounted view gives", async () => {
+    const from = await fromBusybox();
+    // A wildcard source is matched in a mounted view of the stage; a plain path that only the RUN
+    // layer has is read from that layer's dir. Same files, owners, modes and links: same layer.
+    const dockerfile = (source: string) =>
+      [
+        `${from} AS builder`,
+        "RUN mkdir -p /out/sub && echo a > /out/a && ln /out/a /out/a-link && ln -s a /out/a-sym && echo s > /out/sub/s && chown -R 1000:1001 /out/sub && chmod 700 /out/sub",
+        from,
+        `COPY --from=builder ${source} /app/`,
+        "",
+      ].join("\n");
+    const { dir, root, ctx } = await setup({ "glob.Dockerfile": dockerfile("/ou?"), "path.Dockerfile": dockerfile("/out") });
+    const env = { SOURCE_DATE_EPOCH: "1700000000" };
+    const results: { layers: string[]; tree: unknown }[] = [];
+    for (const kind of ["glob", "path"]) {
+      const out = path.join(dir, `out-${kind}`);
+      const r = await runTsbuild(["build", "--progress", "json", "-f", `${kind}.Dockerfile`, "-o", `type=local,dest=${out}`, "."], { root, cwd: ctx, env });
+      expect(r.code, r.stderr).toBe(0);
+      const done = r.stderr.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; layers?: { diffID: string }[] }).find((e) => e.type === "build-done");
+      results.push({ layers: done!.layers!.map((l) => l.diffID), tree: await treeManifest(out) });
+    }
+    expect(results[1]!.layers).toEqual(results[0]!.layers);
+    expect(results[1]!.tree).toEqual(results[0]!.tree);
+    const out = path.join(dir, "out-path");
+    expect((await lstat(path.join(out, "app/a-link"))).ino).toBe((await lstat(path.join(out, "app/a"))).ino);
+    const sub = await lstat(path.join(out, "app/sub"));
+    expect([sub.mode & 0o7777, sub.uid, sub.gid]).toEqual([0o700, 1000, 1001]);
+    await expectNoLeftovers(root);
+  });
+
   it("lets several builds share one store at once", async () => {
     const from = await fromBusybox();
     const { root, ctx } = await setup({ "a.Dockerfile": `${from}\nRUN echo a > /a\n`, "b.Dockerfile": `${from}\nRUN echo b > /b\n` });

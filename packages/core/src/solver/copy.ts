@@ -10,6 +10,7 @@ import path from "node:path";
 import { PatternMatcher, type CopyInstruction, type Heredoc } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveInRoot, resolveUser } from "@tsbuild/executor";
 import { hasWildcard, matchComponent } from "./glob.js";
+import { isWhiteout } from "@tsbuild/layers";
 import { readDirectory, STAT_FIELDS } from "@tsbuild/syscalls";
 import { EntryStat, entryStat, timeMs, type BuildContextIndex } from "./build-context.js";
 
@@ -22,6 +23,8 @@ export interface CopySourceRoot {
   preserveOwner: boolean;
   /** How messages name this source (`build context`, `stage build`). */
   label: string;
+  /** A layer's dir read directly (see onlyLayerOf in @tsbuild/layers): its whiteouts are not files to copy. */
+  layerDir?: boolean;
 }
 
 /** One selected source: a path relative to the source root, with its stat (symlinks at the top followed). */
@@ -282,6 +285,7 @@ async function copyChildren(run: CopyRun, srcDir: string, destDir: string, relBa
     if (run.exclude?.matches(rel)) continue;
     const srcPath = path.join(srcDir, name);
     const st = indexed?.stat ?? new EntryStat(listing!.stats, i * STAT_FIELDS);
+    if (run.root.layerDir && st.type === "other" && isWhiteout(lstatSync(srcPath))) continue;
     await copyEntry(run, srcPath, st, path.join(destDir, name), rel, destIsNew);
   }
 }

@@ -197,7 +197,8 @@ async function prepareCopy(runner: StageRunner, step: PlannedStep, instruction: 
     inputs,
     execute: (_ref, diffIDs) =>
       onSnapshot(runner, link ? [] : diffIDs, async (snapshot) => {
-        const source = context ?? (await openFrom(runner, step, instruction.from));
+        // COPY reads only its source paths; ADD's archive and URL handling keeps the merged view.
+        const source = context ?? (await openFrom(runner, step, instruction.from, instruction.kind === "copy" ? paths : undefined));
         try {
           const selected: SelectedSource[] = contextSelection ?? (paths.length > 0 ? await selectSources(source.root, paths, instruction.parents) : []);
           const owner = instruction.chown !== undefined ? await resolveChown(instruction.chown, snapshot.rootfs) : undefined;

@@ -6,9 +6,11 @@
 import { readlink } from "node:fs/promises";
 import path from "node:path";
 import { resolveInRoot } from "@tsbuild/executor";
+import { onlyLayerOf } from "@tsbuild/layers";
 import type { PlannedStep } from "../plan/types.js";
 import { BuildContextIndex } from "./build-context.js";
 import { cleanSourcePath, CopyError, type CopySourceRoot } from "./copy.js";
+import { hasWildcard } from "./glob.js";
 import type { ImageSource } from "./image-source.js";
 import type { MountSource } from "./run-mounts.js";
 import { baseImage, type StageRunner } from "./stage-runner.js";
@@ -44,9 +46,10 @@ export async function sourceIdentity(runner: StageRunner, step: PlannedStep, fro
 /**
  * What `from` names, readable as a directory tree: a context as it is, or a stage's or image's
  * merged layers as a read view (a snapshot that is removed, never committed). For a stage this
- * waits for the stage's result: reading its files needs its layers.
+ * waits for the stage's result: reading its files needs its layers. `paths`: the only paths that
+ * will be read, when known; if one layer alone makes up all of them, its dir is the view.
  */
-export async function openFrom(runner: StageRunner, step: PlannedStep, from: string | undefined): Promise<SourceHandle> {
+export async function openFrom(runner: StageRunner, step: PlannedStep, from: string | undefined, paths?: readonly string[]): Promise<SourceHandle> {
   const context = await contextIndexOf(runner, from);
   if (context) return context;
   let diffIDs: string[];
@@ -62,7 +65,12 @@ export async function openFrom(runner: StageRunner, step: PlannedStep, from: str
     label = `image ${from}`;
   }
   await ensureLayers(runner, diffIDs);
-  const view = await runner.snapshotter.prepare([...diffIDs].reverse().map((d) => runner.store.layerDir(d)), runner.store.paths.snapshots);
+  const lowers = [...diffIDs].reverse().map((d) => runner.store.layerDir(d));
+  // Source paths that one layer alone makes up are read from its dir, without mounting a view.
+  const layers = paths && paths.length > 0 && !paths.some(hasWildcard) ? new Set(paths.map((p) => onlyLayerOf(lowers, p))) : undefined;
+  const [only] = layers?.size === 1 ? layers : [];
+  if (only !== undefined) return { root: { dir: lowers[only]!, preserveOwner: true, label, layerDir: true }, release: noop };
+  const view = await runner.snapshotter.prepare(lowers, runner.store.paths.snapshots);
   return { root: { dir: view.rootfs, preserveOwner: true, label }, release: () => view.remove() };
 }
 
