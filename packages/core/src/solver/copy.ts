@@ -9,9 +9,9 @@ import { chmod, chown, copyFile, lstat, readFile, readdir, rm, utimes, writeFile
 import path from "node:path";
 import { PatternMatcher, type CopyInstruction, type Heredoc } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveInRoot, resolveUser } from "@tsbuild/executor";
-import { hasWildcard, matchComponent } from "./glob.js";
 import { isWhiteout } from "@tsbuild/layers";
 import { readDirectory, STAT_FIELDS } from "@tsbuild/syscalls";
+import { hasWildcard, matchComponent } from "./glob.js";
 import { EntryStat, entryStat, timeMs, type BuildContextIndex } from "./build-context.js";
 
 /** Where COPY reads from: the build context (filtered) or a stage/image rootfs. */
