@@ -13,6 +13,16 @@ const setup = (files: Record<string, string>) => buildSetup("tsbuild-build-", fi
 
 const stepLines = (stderr: string, word: string) => stderr.split("\n").filter((l) => l.includes(word)).length;
 
+/** Builds NAME.Dockerfile with SOURCE_DATE_EPOCH into dir/out-NAME: its layers' diffIDs and tree. */
+async function reproducibleBuild(root: string, ctx: string, dir: string, name: string): Promise<{ layers: string[]; tree: unknown; out: string }> {
+  const out = path.join(dir, `out-${name}`);
+  const env = { SOURCE_DATE_EPOCH: "1700000000" };
+  const r = await runTsbuild(["build", "--progress", "json", "-f", `${name}.Dockerfile`, "-o", `type=local,dest=${out}`, "."], { root, cwd: ctx, env });
+  expect(r.code, r.stderr).toBe(0);
+  const done = r.stderr.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; layers?: { diffID: string }[] }).find((e) => e.type === "build-done");
+  return { layers: done!.layers!.map((l) => l.diffID), tree: await treeManifest(out), out };
+}
+
 describe("building images", () => {
   it("builds RUN, COPY, WORKDIR, USER and ENV into a real image, and a no-op rebuild runs nothing", async () => {
     const from = await fromBusybox();
@@ -279,19 +289,12 @@ describe("building images", () => {
     const dockerfile = (chown: string) =>
       [from, "RUN mkdir -p /srv && chown 1000:1001 /srv && chmod 2750 /srv", `COPY --chown=${chown} a/ b/ /srv/app/`, `COPY --chown=${chown} a/x /srv/one/x`, ""].join("\n");
     const { dir, root, ctx } = await setup({ "named.Dockerfile": dockerfile("root"), "numeric.Dockerfile": dockerfile("0:0"), "a/x": "from a\n", "a/y": "y\n", "b/x": "from b\n" });
-    const env = { SOURCE_DATE_EPOCH: "1700000000" };
-    const results: { layers: string[]; tree: unknown }[] = [];
-    for (const kind of ["named", "numeric"]) {
-      const out = path.join(dir, `out-${kind}`);
-      const r = await runTsbuild(["build", "--progress", "json", "-f", `${kind}.Dockerfile`, "-o", `type=local,dest=${out}`, "."], { root, cwd: ctx, env });
-      expect(r.code, r.stderr).toBe(0);
-      const done = r.stderr.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; layers?: { diffID: string }[] }).find((e) => e.type === "build-done");
-      results.push({ layers: done!.layers!.map((l) => l.diffID), tree: await treeManifest(out) });
-    }
-    expect(results[1]!.layers).toEqual(results[0]!.layers);
-    expect(results[1]!.tree).toEqual(results[0]!.tree);
+    const mounted = await reproducibleBuild(root, ctx, dir, "named");
+    const direct = await reproducibleBuild(root, ctx, dir, "numeric");
+    expect(direct.layers).toEqual(mounted.layers);
+    expect(direct.tree).toEqual(mounted.tree);
     // The later source wins a name both have; /srv keeps its owner and set-group-ID mode.
-    const out = path.join(dir, "out-numeric");
+    const out = direct.out;
     expect(await readFile(path.join(out, "srv/app/x"), "utf8")).toBe("from b\n");
     const srv = await lstat(path.join(out, "srv"));
     expect([srv.mode & 0o7777, srv.uid, srv.gid]).toEqual([0o2750, 1000, 1001]);
@@ -311,18 +314,11 @@ describe("building images", () => {
         "",
       ].join("\n");
     const { dir, root, ctx } = await setup({ "glob.Dockerfile": dockerfile("/ou?"), "path.Dockerfile": dockerfile("/out") });
-    const env = { SOURCE_DATE_EPOCH: "1700000000" };
-    const results: { layers: string[]; tree: unknown }[] = [];
-    for (const kind of ["glob", "path"]) {
-      const out = path.join(dir, `out-${kind}`);
-      const r = await runTsbuild(["build", "--progress", "json", "-f", `${kind}.Dockerfile`, "-o", `type=local,dest=${out}`, "."], { root, cwd: ctx, env });
-      expect(r.code, r.stderr).toBe(0);
-      const done = r.stderr.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; layers?: { diffID: string }[] }).find((e) => e.type === "build-done");
-      results.push({ layers: done!.layers!.map((l) => l.diffID), tree: await treeManifest(out) });
-    }
-    expect(results[1]!.layers).toEqual(results[0]!.layers);
-    expect(results[1]!.tree).toEqual(results[0]!.tree);
-    const out = path.join(dir, "out-path");
+    const mounted = await reproducibleBuild(root, ctx, dir, "glob");
+    const direct = await reproducibleBuild(root, ctx, dir, "path");
+    expect(direct.layers).toEqual(mounted.layers);
+    expect(direct.tree).toEqual(mounted.tree);
+    const out = direct.out;
     expect((await lstat(path.join(out, "app/a-link"))).ino).toBe((await lstat(path.join(out, "app/a"))).ino);
     const sub = await lstat(path.join(out, "app/sub"));
     expect([sub.mode & 0o7777, sub.uid, sub.gid]).toEqual([0o700, 1000, 1001]);
