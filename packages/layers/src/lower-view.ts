@@ -21,21 +21,10 @@ export interface DirAbove {
  * non-directory or a directory with content xattrs is on the way: those need the mounted view.
  */
 export function dirsAbove(lowers: readonly string[], containerPath: string): DirAbove[] | undefined {
-  const names = path.posix.normalize(`/${containerPath}`).split("/").filter((name) => name !== "");
-  if (names.length === 0) return undefined;
-  const dirs: DirAbove[] = [];
-  // The lowers whose directory at the current depth merges into the view.
-  let merging = lowers;
-  for (let depth = 0; depth < names.length; depth++) {
-    const rel = names.slice(0, depth + 1).join("/");
-    const entry = mergedEntry(merging, rel);
-    if (!entry) return dirs;
-    if (depth === names.length - 1 || !entry.stat.isDirectory()) return undefined;
-    if (entryXattrs(path.join(merging[entry.from]!, rel)).xattrs) return undefined;
-    dirs.push({ rel, mode: entry.stat.mode & 0o7777, uid: entry.stat.uid, gid: entry.stat.gid });
-    merging = merging.slice(entry.from, entry.to);
-  }
-  return dirs;
+  const { names, entries } = entriesAlong(lowers, containerPath);
+  if (names.length === 0 || entries.length === names.length) return undefined;
+  if (entries.some((entry) => !entry.stat.isDirectory() || entryXattrs(path.join(lowers[entry.from]!, entry.rel)).xattrs)) return undefined;
+  return entries.map(({ rel, stat }) => ({ rel, mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid }));
 }
 
 /**
@@ -46,33 +35,56 @@ export function dirsAbove(lowers: readonly string[], containerPath: string): Dir
  * files there (they hide nothing: no older layer has anything below the path).
  */
 export function onlyLayerOf(lowers: readonly string[], containerPath: string): number | undefined {
-  const names = path.posix.normalize(`/${containerPath}`).split("/").filter((name) => name !== "");
-  if (names.length === 0) return undefined;
-  let merging = lowers;
-  let offset = 0;
-  for (let depth = 0; depth < names.length; depth++) {
-    const entry = mergedEntry(merging, names.slice(0, depth + 1).join("/"));
-    if (!entry) return undefined;
-    if (depth === names.length - 1) {
-      const plain = entry.stat.isDirectory() || entry.stat.isFile();
-      return plain && entry.to - entry.from === 1 ? offset + entry.from : undefined;
-    }
-    if (!entry.stat.isDirectory()) return undefined;
-    merging = merging.slice(entry.from, entry.to);
-    offset += entry.from;
-  }
-  return undefined;
+  const { names, entries } = entriesAlong(lowers, containerPath);
+  const entry = names.length > 0 && entries.length === names.length ? entries[entries.length - 1]! : undefined;
+  if (!entry || !(entry.stat.isDirectory() || entry.stat.isFile())) return undefined;
+  return entry.to - entry.from === 1 ? entry.from : undefined;
+}
+
+/** What the merged view of `lowers` shows at `rel`, or undefined where it shows nothing. */
+export function mergedStat(lowers: readonly string[], rel: string): Stats | undefined {
+  const { names, entries } = entriesAlong(lowers, rel);
+  return names.length > 0 && entries.length === names.length ? entries[entries.length - 1]!.stat : undefined;
+}
+
+/** An entry of the merged view; lowers[from] to lowers[to - 1] make it up (more than one: a merged directory). */
+interface MergedEntry {
+  rel: string;
+  stat: Stats;
+  from: number;
+  to: number;
 }
 
 /**
- * The entry at `rel` as overlayfs shows it: the newest lower that has it decides; a directory
- * merges with the directories below it until a lower has something else there (a whiteout, a
- * file) or a directory marked opaque. `from`–`to` are the lowers that make up a directory.
+ * The merged view's entries along `containerPath`, outermost first, as far as the view has them:
+ * up to the first component it lacks, or up to and including the first non-directory.
  */
-function mergedEntry(lowers: readonly string[], rel: string): { stat: Stats; from: number; to: number } | undefined {
+function entriesAlong(lowers: readonly string[], containerPath: string): { names: string[]; entries: MergedEntry[] } {
+  const names = path.posix.normalize(`/${containerPath}`).split("/").filter((name) => name !== "");
+  const entries: MergedEntry[] = [];
+  // The lowers whose directory at the current depth merges into the view.
+  let from = 0;
+  let to = lowers.length;
+  for (let depth = 0; depth < names.length; depth++) {
+    const rel = names.slice(0, depth + 1).join("/");
+    const entry = mergedEntry(lowers, rel, from, to);
+    if (!entry) break;
+    entries.push({ rel, ...entry });
+    if (!entry.stat.isDirectory()) break;
+    ({ from, to } = entry);
+  }
+  return { names, entries };
+}
+
+/**
+ * The entry at `rel` as overlayfs shows it, looking in lowers[from] to lowers[to - 1]: the newest
+ * that has it decides; a directory merges with the directories below it until a lower has
+ * something else there (a whiteout, a file) or a directory marked opaque.
+ */
+function mergedEntry(lowers: readonly string[], rel: string, from: number, to: number): { stat: Stats; from: number; to: number } | undefined {
   let found: { stat: Stats; from: number; to: number } | undefined;
-  for (const [index, lower] of lowers.entries()) {
-    const stat = lstatOrUndefined(path.join(lower, rel));
+  for (let index = from; index < to; index++) {
+    const stat = lstatOrUndefined(path.join(lowers[index]!, rel));
     if (!stat) continue;
     if (!found) {
       if (isWhiteout(stat)) return undefined;
@@ -83,7 +95,7 @@ function mergedEntry(lowers: readonly string[], rel: string): { stat: Stats; fro
     } else {
       found.to = index + 1;
     }
-    if (entryXattrs(path.join(lower, rel)).opaque) return found;
+    if (entryXattrs(path.join(lowers[index]!, rel)).opaque) return found;
   }
   return found;
 }

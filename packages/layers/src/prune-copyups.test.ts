@@ -1,5 +1,6 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
+import { setXattr } from "@tsbuild/syscalls";
 import { afterEach, describe, expect, it } from "vitest";
 import { nativeSnapshotter } from "./native.js";
 import { overlaySnapshotter } from "./overlay.js";
@@ -21,5 +22,15 @@ describe.each([
     const upper = await snapshot.commit();
     expect((await readdir(upper)).sort()).toEqual(["fresh", "keep", "mode"]);
     expect(await readdir(path.join(upper, "keep"))).toEqual(["new"]);
+  });
+
+  it("keeps a new empty dir that only a lower hidden by an opaque dir has", async () => {
+    const root = await scratch.dir();
+    sh(root, "mkdir -p newer/a older/a/b");
+    setXattr(path.join(root, "newer", "a"), "trusted.overlay.opaque", Buffer.from("y"));
+    const snapshot = scratch.track(await snapshotter.prepare([path.join(root, "newer"), path.join(root, "older")], root));
+    sh(snapshot.rootfs, "test ! -e a/b && mkdir a/b");
+    const upper = await snapshot.commit();
+    expect(await readdir(path.join(upper, "a"))).toEqual(["b"]);
   });
 });
