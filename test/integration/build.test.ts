@@ -325,6 +325,32 @@ describe("building images", () => {
     await expectNoLeftovers(root);
   });
 
+  it("hashes COPY layers written into new paths as it writes them: each layer's tar has its diffID", async () => {
+    const from = await fromBusybox();
+    const { build, dir, ctx } = await setup({
+      Dockerfile: [from, "COPY src/ /app/", "COPY big.bin /data/", "COPY --chown=7:8 --chmod=640 src/a.txt /one/a.txt", "COPY src/a.txt src/lib/b.js /two/", ""].join("\n"),
+      ".dockerignore": "src/*.log\n",
+      "src/a.txt": "a\n",
+      "src/lib/b.js": "b\n",
+      "src/skip.log": "left out\n",
+    });
+    execFileSync("sh", ["-euc", "ln src/a.txt src/lib/a-link; ln -s ../a.txt src/lib/a-sym; head -c 1200000 /dev/urandom > big.bin"], { cwd: ctx });
+    const result = await build("-o", `type=docker,dest=${dir}/docker.tar`, ".");
+    expect(result.code, result.stderr).toBe(0);
+    // The docker archive's layer tars are made from the layer dirs anew.
+    const unpacked = path.join(dir, "unpacked");
+    execFileSync("mkdir", ["-p", unpacked]);
+    execFileSync("tar", ["-xf", `${dir}/docker.tar`, "-C", unpacked]);
+    const [manifest] = JSON.parse(await readFile(path.join(unpacked, "manifest.json"), "utf8")) as { Config: string; Layers: string[] }[];
+    const config = JSON.parse(await readFile(path.join(unpacked, manifest!.Config), "utf8")) as { rootfs: { diff_ids: string[] } };
+    const tarDigests = manifest!.Layers.map((layer) => `sha256:${execFileSync("sha256sum", [path.join(unpacked, layer)]).toString().split(" ")[0]}`);
+    expect(tarDigests).toHaveLength(5);
+    expect(tarDigests).toEqual(config.rootfs.diff_ids);
+    const listing = execFileSync("tar", ["-tvf", path.join(unpacked, manifest!.Layers[1]!)]).toString();
+    expect(listing).toMatch(/app\/lib\/a-link link to app\/a\.txt/);
+    expect(listing).not.toMatch(/skip\.log/);
+  });
+
   it("lets several builds share one store at once", async () => {
     const from = await fromBusybox();
     const { root, ctx } = await setup({ "a.Dockerfile": `${from}\nRUN echo a > /a\n`, "b.Dockerfile": `${from}\nRUN echo b > /b\n` });

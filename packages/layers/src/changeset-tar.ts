@@ -21,23 +21,56 @@ export interface ChangesetTarOptions {
 const CHUNK_SIZE = 1 << 20;
 const NO_XATTRS: Xattrs = new Map();
 
-/** One entry of the tree, with just what its header needs (no Stats kept alive). */
-interface TreeEntry {
-  /** Path relative to the root. */
-  rel: string;
-  /** The name in the archive (".wh.NAME" for a whiteout); its bytes give the order. */
-  tarName: string;
-  type: TarEntryType | "whiteout";
+/** What an entry's header in a changeset tar is made of, as lstat gives it. */
+export interface ChangesetEntryMeta {
+  type: TarEntryType;
+  /** Permission bits (mode & 0o7777). */
   mode: number;
   uid: number;
   gid: number;
   /** Whole seconds, from the nanosecond value (mtimeMs can round up into the next second). */
   mtime: number;
+  /** Content bytes of a file (ignored for other types). */
   size: number;
   devmajor: number;
   devminor: number;
+}
+
+/** One entry of the tree, with just what its header needs (no Stats kept alive). */
+interface TreeEntry extends Omit<ChangesetEntryMeta, "type"> {
+  /** Path relative to the root. */
+  rel: string;
+  /** The name in the archive (".wh.NAME" for a whiteout); its bytes give the order. */
+  tarName: string;
+  type: TarEntryType | "whiteout";
   /** "dev:ino" of a non-dir with more than one link, so its later names become Link entries. */
   inode: string | undefined;
+}
+
+/** The header of an entry (not a whiteout) in a changeset tar; xattrs are written sorted by name. */
+export function changesetHeader(tarName: string, meta: ChangesetEntryMeta, xattrs: Xattrs | undefined, sourceDateEpoch?: number): TarEntryHeader {
+  return {
+    name: tarName,
+    type: meta.type,
+    mode: meta.mode,
+    uid: meta.uid,
+    gid: meta.gid,
+    size: meta.type === "file" ? meta.size : 0,
+    mtime: sourceDateEpoch === undefined ? meta.mtime : Math.min(meta.mtime, sourceDateEpoch),
+    linkname: "",
+    devmajor: meta.devmajor,
+    devminor: meta.devminor,
+    xattrs: xattrs ? new Map([...xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : NO_XATTRS,
+  };
+}
+
+/** The header of a later name of a file already in the archive as `firstName`. */
+export function hardlinkHeader(header: TarEntryHeader, firstName: string): TarEntryHeader {
+  return { ...header, type: "link", size: 0, linkname: firstName, devmajor: 0, devminor: 0, xattrs: NO_XATTRS };
+}
+
+export function reservedNameError(absPath: string): Error {
+  return new Error(`cannot archive ${absPath}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts in OCI layers`);
 }
 
 /** A dir being archived: its entries in archive order and how far we are. */
@@ -87,9 +120,7 @@ class TreeWalk {
       const st = lstatSync(path.join(this.root, rel), { bigint: true });
       if (st.isSocket()) continue; // sockets cannot be archived; they are runtime state
       const whiteout = isWhiteout(st);
-      if (!whiteout && name.startsWith(WHITEOUT_PREFIX)) {
-        throw new Error(`cannot archive ${path.join(this.root, rel)}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts in OCI layers`);
-      }
+      if (!whiteout && name.startsWith(WHITEOUT_PREFIX)) throw reservedNameError(path.join(this.root, rel));
       const type = whiteout
         ? "whiteout"
         : st.isDirectory()
@@ -218,25 +249,10 @@ class ChangesetTarStream extends Readable {
   private writeEntry(entry: TreeEntry, xattrs: Xattrs | undefined): void {
     const { type, tarName, size } = entry;
     if (type === "whiteout") return this.write(encodeTarHeader(marker(tarName)));
-    const { sourceDateEpoch } = this.options;
-    const header: TarEntryHeader = {
-      name: tarName,
-      type,
-      mode: entry.mode,
-      uid: entry.uid,
-      gid: entry.gid,
-      size: type === "file" ? size : 0,
-      mtime: sourceDateEpoch === undefined ? entry.mtime : Math.min(entry.mtime, sourceDateEpoch),
-      linkname: "",
-      devmajor: entry.devmajor,
-      devminor: entry.devminor,
-      xattrs: xattrs ? new Map([...xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : NO_XATTRS,
-    };
+    const header = changesetHeader(tarName, { ...entry, type }, xattrs, this.options.sourceDateEpoch);
     if (entry.inode !== undefined) {
       const first = this.firstNames.get(entry.inode);
-      if (first !== undefined) {
-        return this.write(encodeTarHeader({ ...header, type: "link", size: 0, linkname: first, devmajor: 0, devminor: 0, xattrs: NO_XATTRS }));
-      }
+      if (first !== undefined) return this.write(encodeTarHeader(hardlinkHeader(header, first)));
       this.firstNames.set(entry.inode, tarName);
     }
     const source = path.join(this.root, entry.rel);

@@ -10,6 +10,7 @@ export { prepareUpperSnapshot } from "./upper-snapshot.js";
 export { isWhiteout } from "./tree-writer.js";
 export { detectSnapshotter } from "./detect.js";
 export { changesetTar, type ChangesetTarOptions } from "./changeset-tar.js";
+export { ChangesetDigest, type ChangesetDigestResult, type WrittenEntryMeta } from "./changeset-digest.js";
 export { applyChangeset, type ApplyChangesetOptions, type ApplyChangesetResult } from "./apply-changeset.js";
 export { LayerSecurityError } from "./errors.js";
 export { TarFormatError } from "./tar-format.js";

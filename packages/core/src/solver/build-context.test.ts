@@ -60,4 +60,18 @@ describe("BuildContextIndex.scan", () => {
     expect(index.entries.get("link")!.type).toBe("symlink");
     expect(index.entries.get("src/deep")!.type).toBe("dir");
   });
+
+  test("lists each dir's entries sent to the build, in byte order, dirs kept for an exception inside them included", () => {
+    for (const file of ["keep/a.txt", "keep/B.txt", "keep/\u{1F600}", "keep/\uFF5E", "drop/x.txt", "drop/inner/wanted.txt", "drop/inner/other.txt"]) {
+      mkdirSync(path.join(dir, path.dirname(file)), { recursive: true });
+      writeFileSync(path.join(dir, file), file);
+    }
+    const index = BuildContextIndex.scan(dir, ["drop", "!drop/inner/wanted.txt", "keep/a.txt"]);
+    expect(index.childNames("")).toEqual(["drop", "keep"]);
+    expect(index.childNames("keep")).toEqual(["B.txt", "\uFF5E", "\u{1F600}"]);
+    expect(index.childNames("drop")).toEqual(["inner"]);
+    expect(index.childNames("drop/inner")).toEqual(["wanted.txt"]);
+    expect(index.childNames("keep/B.txt")).toBeUndefined();
+    expect(index.childNames("missing")).toBeUndefined();
+  });
 });

@@ -116,6 +116,8 @@ export interface FileDigestCache {
 export class BuildContextIndex {
   /** Every entry sent to the build, by relative path (the root is ""). */
   readonly entries = new Map<string, ContextEntry>();
+  /** The names of each dir's entries sent to the build, in byte order (a COPY lists them from here). */
+  private readonly children = new Map<string, string[]>();
   private readonly digests = new Map<string, Promise<string>>();
 
   private constructor(
@@ -152,8 +154,8 @@ export class BuildContextIndex {
         const visit = filter.visit(rel, entry.type === "dir");
         if (visit.action === "skip") continue;
         if (visit.action === "include") {
-          for (const parent of visit.parents) index.entries.set(parent, pending.get(parent)!);
-          index.entries.set(rel, entry);
+          for (const parent of visit.parents) index.include(pending.get(parent)!);
+          index.include(entry);
         } else {
           pending.set(rel, entry);
         }
@@ -162,6 +164,21 @@ export class BuildContextIndex {
     };
     walk("");
     return index;
+  }
+
+  /** The names of the entries of dir `rel` sent to the build, in byte order; undefined for anything but such a dir. */
+  childNames(rel: string): readonly string[] | undefined {
+    return this.entries.get(rel)?.type === "dir" ? (this.children.get(rel) ?? []) : undefined;
+  }
+
+  /** Adds an entry; its parent dir is in already, and its earlier siblings come before it in byte order. */
+  private include(entry: ContextEntry): void {
+    this.entries.set(entry.path, entry);
+    const slash = entry.path.lastIndexOf("/");
+    const parent = slash === -1 ? "" : entry.path.slice(0, slash);
+    const siblings = this.children.get(parent);
+    if (siblings) siblings.push(entry.path.slice(slash + 1));
+    else this.children.set(parent, [entry.path.slice(slash + 1)]);
   }
 
   /** The digest of a regular file when known without reading it (hashed already, or unchanged in the stat cache). */

@@ -1,9 +1,14 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { buffer } from "node:stream/consumers";
 import { afterEach, beforeEach, expect, test } from "vitest";
-import { copyIntoRootfs, selectSources, type CopySourceRoot } from "./copy.js";
+import { PatternMatcher } from "@tsbuild/dockerfile";
+import { ChangesetDigest, changesetTar } from "@tsbuild/layers";
+import { BuildContextIndex } from "./build-context.js";
+import { copyIntoRootfs, selectSources, type CopyOptions, type CopySourceRoot } from "./copy.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -24,4 +29,44 @@ test("a layer dir read directly skips its whiteouts; any other source refuses a 
   const root: CopySourceRoot = { dir: layer, preserveOwner: true, label: "stage builder", layerDir: true };
   expect(await copy(root, path.join(dir, "direct"))).toEqual(["keep"]);
   await expect(copy({ ...root, layerDir: false }, path.join(dir, "merged"))).rejects.toThrow(/cannot copy a device/);
+});
+
+test("a copy into a new layer dir tells its digest every entry: the diffID its tar has, or none", async () => {
+  const src = path.join(dir, "src");
+  await mkdir(src);
+  // Owners, set-ID modes, times, hard and symbolic links, names out of UTF-16 order, an empty
+  // file, and a file past the size COPY reads whole (copied by the kernel, then read back).
+  execFileSync("sh", ["-euc", `
+    mkdir -p out/sub/deep out/empty
+    echo a > out/a; ln out/a out/sub/a-link; ln -s ../a out/sub/a-sym; : > out/zero
+    echo e > "out/\u{1F600}"; echo f > "out/\uFB00"
+    head -c 1100000 /dev/urandom > out/big.bin; ln out/big.bin out/big-link
+    chown -R 1000:1001 out/sub; chmod 4750 out/a; chmod 1777 out/empty
+    touch -d @1234567890.75 out/sub/deep out/a; touch -h -d @99 out/sub/a-sym
+    echo ignored > out/skip.log`], { cwd: src });
+  const stage: CopySourceRoot = { dir: src, preserveOwner: true, label: "stage builder" };
+  const context: CopySourceRoot = { dir: src, index: BuildContextIndex.scan(src, ["out/skip.log"]), preserveOwner: false, label: "build context" };
+  const walked = async (upper: string) => {
+    const tar = await buffer(changesetTar(upper));
+    return { diffID: `sha256:${createHash("sha256").update(tar).digest("hex")}`, size: tar.length };
+  };
+  const cases: { name: string; root: CopySourceRoot; sources: string[]; dest: string; isDir?: boolean; parents?: boolean; options?: Partial<CopyOptions>; hashed: boolean }[] = [
+    { name: "a stage dir", root: stage, sources: ["/out"], dest: "/app/", hashed: true },
+    { name: "a context dir", root: context, sources: ["out"], dest: "/srv/app", hashed: true },
+    { name: "a file as a file", root: stage, sources: ["/out/big.bin"], dest: "/data/big.bin", hashed: true },
+    { name: "--chown, --chmod, --exclude", root: context, sources: ["out"], dest: "/x/", options: { owner: { uid: 7, gid: 8 }, mode: 0o640, exclude: new PatternMatcher(["sub/deep"]) }, hashed: true },
+    { name: "two files in order", root: stage, sources: ["/out/a", "/out/zero"], dest: "/two/", hashed: true },
+    { name: "two dirs that interleave", root: stage, sources: ["/out/sub", "/out"], dest: "/both/", hashed: false },
+    { name: "--parents", root: stage, sources: ["/out/./sub", "/out/./a"], dest: "/p/", parents: true, hashed: false },
+  ];
+  for (const c of cases) {
+    const upper = path.join(dir, `upper-${cases.indexOf(c)}`);
+    await mkdir(upper);
+    const digest = ChangesetDigest.open(upper)!;
+    const selected = await selectSources(c.root, c.sources, c.parents ?? false);
+    await copyIntoRootfs(c.root, selected, upper, { dest: c.dest, isDir: c.isDir ?? c.dest.endsWith("/") }, { exclude: undefined, ...c.options, digest });
+    const result = digest.finish();
+    if (c.hashed) expect(result, c.name).toEqual(await walked(upper));
+    else expect(result, c.name).toBeUndefined();
+  }
 });

@@ -3,16 +3,16 @@
 // snapshot's upper dir becomes the layer, so overlay decides what changed.
 import {
   chmodSync, chownSync, closeSync, constants, createReadStream, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync,
-  lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmSync, symlinkSync, utimesSync, writeSync, type Stats,
+  lutimesSync, mkdirSync, openSync, readlinkSync, readSync, rmSync, symlinkSync, utimesSync, writeSync, type Stats,
 } from "node:fs";
 import { chmod, chown, copyFile, lstat, readFile, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PatternMatcher, type CopyInstruction, type Heredoc } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveInRoot, resolveUser } from "@tsbuild/executor";
-import { isWhiteout } from "@tsbuild/layers";
+import { isWhiteout, type ChangesetDigest, type WrittenEntryMeta } from "@tsbuild/layers";
 import { readDirectory, STAT_FIELDS } from "@tsbuild/syscalls";
 import { hasWildcard, matchComponent } from "./glob.js";
-import { EntryStat, entryStat, timeMs, type BuildContextIndex } from "./build-context.js";
+import { compareBytes, EntryStat, entryStat, timeMs, type BuildContextIndex } from "./build-context.js";
 
 /** Where COPY reads from: the build context (filtered) or a stage/image rootfs. */
 export interface CopySourceRoot {
@@ -164,6 +164,8 @@ export interface CopyOptions {
   exclude: PatternMatcher | undefined;
   /** Timestamp for files made from heredocs and for created directories (SOURCE_DATE_EPOCH). */
   now?: Date;
+  /** Told every entry as it is written, when the copy writes a layer dir itself (see @tsbuild/layers). */
+  digest?: ChangesetDigest;
 }
 
 /** Where a COPY writes in the image: an absolute path, and whether it names a directory. */
@@ -200,11 +202,13 @@ export async function copyIntoRootfs(
       // --parents: the source keeps its path below the destination.
       const target = await resolveInRoot(rootfs, path.posix.join(destination.dest, source.keep));
       await ensureParents(rootfs, path.dirname(target), options);
+      options.digest?.parents(path.dirname(target));
       await copyEntry(run, srcHost, source.stat, target, "");
       continue;
     }
     if (source.stat.type === "dir") {
       await ensureDir(rootfs, destination.dest, options);
+      options.digest?.parents(destHost);
       await copyChildren(run, srcHost, destHost, "", destWasNew);
       continue;
     }
@@ -213,6 +217,7 @@ export async function copyIntoRootfs(
     const target = intoDir ? path.join(destHost, source.name) : destHost;
     if (intoDir) await ensureDir(rootfs, destination.dest, options);
     else await ensureParents(rootfs, path.dirname(target), options);
+    options.digest?.parents(path.dirname(target));
     await copyEntry(run, srcHost, source.stat, target, source.name);
   }
 }
@@ -243,8 +248,9 @@ interface CopyRun {
   root: CopySourceRoot;
   options: CopyOptions;
   exclude: PatternMatcher | undefined;
-  /** Destination of the first copy of each multiply-linked source inode; later names link to it. */
-  hardlinks: Map<number, string>;
+  digest: ChangesetDigest | undefined;
+  /** The first copy of each multiply-linked source inode (later names link to it) and its metadata. */
+  hardlinks: Map<number, { path: string; meta: WrittenEntryMeta }>;
   /** When the current slice of synchronous work ends (performance.now()). */
   sliceEnd: number;
 }
@@ -255,7 +261,7 @@ const SLICE_MS = 10;
 const SMALL_FILE = 1 << 20;
 
 function copyRun(root: CopySourceRoot, options: CopyOptions): CopyRun {
-  return { root, options, exclude: options.exclude, hardlinks: new Map(), sliceEnd: performance.now() + SLICE_MS };
+  return { root, options, exclude: options.exclude, digest: options.digest, hardlinks: new Map(), sliceEnd: performance.now() + SLICE_MS };
 }
 
 async function endOfSlice(run: CopyRun): Promise<void> {
@@ -271,16 +277,17 @@ async function endOfSlice(run: CopyRun): Promise<void> {
 async function copyChildren(run: CopyRun, srcDir: string, destDir: string, relBase: string, destIsNew: boolean): Promise<void> {
   const rootRel = path.relative(run.root.dir, srcDir).split(path.sep).join("/");
   const index = run.root.index;
-  // The context's index has just lstat-ed every entry; a stage or an image is listed with each
-  // entry's lstat in one call.
+  // The context's index has listed and lstat-ed every entry it sends; a stage or an image is
+  // listed with each entry's lstat in one call. Both in the layer tar's order (byte order), so
+  // that a digest can follow the copy.
   const listing = index ? undefined : readDirectory(srcDir);
-  const names = listing?.names ?? readdirSync(srcDir);
-  const order = names.map((_, i) => i).sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
+  const names = listing ? listing.names : (index!.childNames(rootRel) ?? []);
+  const order = names.map((_, i) => i);
+  if (listing) order.sort((a, b) => compareBytes(names[a]!, names[b]!));
   for (const i of order) {
     const name = names[i]!;
     const childRootRel = rootRel === "" ? name : `${rootRel}/${name}`;
     const indexed = index?.entries.get(childRootRel);
-    if (index && !indexed) continue;
     const rel = relBase === "" ? name : `${relBase}/${name}`;
     if (run.exclude?.matches(rel)) continue;
     const srcPath = path.join(srcDir, name);
@@ -291,18 +298,20 @@ async function copyChildren(run: CopyRun, srcDir: string, destDir: string, relBa
 }
 
 async function copyEntry(run: CopyRun, src: string, st: EntryStat, dest: string, rel: string, parentIsNew = false): Promise<void> {
-  const { options, root } = run;
+  const { options, root, digest } = run;
   const uid = options.owner?.uid ?? (root.preserveOwner ? st.uid : 0);
   const gid = options.owner?.gid ?? (root.preserveOwner ? st.gid : 0);
   const mode = options.mode ?? st.mode & 0o7777;
   const { type } = st;
   const atime = new Date(timeMs(st.atimeSec, st.atimeNsec));
   const mtime = new Date(timeMs(st.mtimeSec, st.mtimeNsec));
+  const meta: WrittenEntryMeta = { mode, uid, gid, mtimeMs: mtime.getTime() };
   const existing = parentIsNew ? undefined : lstatOrUndefined(dest);
   if (type === "dir") {
     if (existing && !existing.isDirectory()) rmSync(dest, { recursive: true, force: true });
     const isNew = !existing?.isDirectory();
     if (isNew) mkdirSync(dest);
+    digest?.directory(dest, meta);
     await endOfSlice(run);
     await copyChildren(run, src, dest, rel, isNew);
     // After the contents, so that writing them does not change the directory's mtime again.
@@ -314,20 +323,29 @@ async function copyEntry(run: CopyRun, src: string, st: EntryStat, dest: string,
   if (type === "other") throw new CopyError(`${src}: cannot copy a device, socket or FIFO`);
   if (existing) rmSync(dest, { recursive: true, force: true });
   if (type === "symlink") {
-    symlinkSync(readlinkSync(src), dest);
+    const target = readlinkSync(src);
+    symlinkSync(target, dest);
     lchownSync(dest, uid, gid);
     lutimesSync(dest, atime, mtime);
+    digest?.symlink(dest, meta, target);
   } else {
     const firstCopy = st.nlink > 1 ? run.hardlinks.get(st.ino) : undefined;
-    if (firstCopy !== undefined) linkSync(firstCopy, dest);
-    else if (st.size <= SMALL_FILE) copySmallFile(src, dest, { uid, gid, mode, atime, mtime });
-    else {
+    if (firstCopy !== undefined) {
+      linkSync(firstCopy.path, dest);
+      digest?.hardlink(dest, firstCopy.path, firstCopy.meta);
+    } else if (st.size <= SMALL_FILE) {
+      const copied = copySmallFile(src, dest, { uid, gid, mode, atime, mtime });
+      // The buffer holds the whole content unless the file grew past it since it was listed.
+      if (copied <= copyBuffer.length) digest?.file(dest, meta, copyBuffer.subarray(0, copied));
+      else await digest?.fileFromDisk(dest, meta);
+    } else {
       await copyFile(src, dest, constants.COPYFILE_FICLONE);
       await chown(dest, uid, gid);
       await chmod(dest, mode);
       await utimes(dest, atime, mtime);
+      await digest?.fileFromDisk(dest, meta);
     }
-    if (st.nlink > 1 && firstCopy === undefined) run.hardlinks.set(st.ino, dest);
+    if (st.nlink > 1 && firstCopy === undefined) run.hardlinks.set(st.ino, { path: dest, meta });
   }
   await endOfSlice(run);
 }
@@ -335,22 +353,28 @@ async function copyEntry(run: CopyRun, src: string, st: EntryStat, dest: string,
 /** Read and written through one buffer for the whole process: a big COPY allocates nothing per file. */
 const copyBuffer = Buffer.allocUnsafe(SMALL_FILE);
 
-/** Copies through one descriptor each: every metadata call goes through the new file's, not its path. */
-function copySmallFile(src: string, dest: string, meta: { uid: number; gid: number; mode: number; atime: Date; mtime: Date }): void {
+/**
+ * Copies through one descriptor each: every metadata call goes through the new file's, not its
+ * path. Returns the bytes copied; copyBuffer holds them all when they fit.
+ */
+function copySmallFile(src: string, dest: string, meta: { uid: number; gid: number; mode: number; atime: Date; mtime: Date }): number {
   const input = openSync(src, constants.O_RDONLY);
   try {
     const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
       // Until the end of the file, whatever its size was when it was listed. A regular file reads
       // short only at its end: a file smaller than the buffer takes one read, not two.
+      let copied = 0;
       for (let got = copyBuffer.length; got === copyBuffer.length; ) {
         got = readSync(input, copyBuffer, 0, copyBuffer.length, null);
         for (let written = 0; written < got; ) written += writeSync(fd, copyBuffer, written, got - written);
+        copied += got;
       }
       // chown before chmod: chown clears set-user-ID and set-group-ID bits.
       fchownSync(fd, meta.uid, meta.gid);
       fchmodSync(fd, meta.mode);
       futimesSync(fd, meta.atime, meta.mtime);
+      return copied;
     } finally {
       closeSync(fd);
     }

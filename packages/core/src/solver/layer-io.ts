@@ -16,10 +16,11 @@ export interface LayerInfo {
 
 /**
  * Commits a snapshot's changes as a layer: the upper dir is hashed as a changeset tar (one pass,
- * not compressed: only outputs that need a blob compress) and renamed into the store. A step
- * that changed nothing gives no layer (BuildKit drops empty layers the same way).
+ * not compressed: only outputs that need a blob compress), unless the step `hashed` it as it wrote
+ * it, and renamed into the store. A step that changed nothing gives no layer (BuildKit drops empty
+ * layers the same way).
  */
-export async function commitSnapshot(store: Store, snapshot: Snapshot, sourceDateEpoch: number | undefined): Promise<LayerInfo | undefined> {
+export async function commitSnapshot(store: Store, snapshot: Snapshot, sourceDateEpoch: number | undefined, hashed?: LayerInfo): Promise<LayerInfo | undefined> {
   let upper: string | undefined;
   try {
     upper = await snapshot.commit();
@@ -29,7 +30,7 @@ export async function commitSnapshot(store: Store, snapshot: Snapshot, sourceDat
     }
     // Clamping in the directory itself keeps the layer's tar reproducible from the directory alone.
     if (sourceDateEpoch !== undefined) await clampTimes(upper, sourceDateEpoch);
-    const ingested = await store.ingestLayerTar(changesetTar(upper), { compress: false });
+    const ingested = hashed ?? (await store.ingestLayerTar(changesetTar(upper), { compress: false }));
     const layer = await store.commitLayerDir(upper, { diffID: ingested.diffID, size: ingested.size });
     await snapshot.remove();
     return { diffID: layer.diffID, size: layer.size };

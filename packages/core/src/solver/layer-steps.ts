@@ -6,7 +6,7 @@ import { chmod, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PatternMatcher, RunMountError } from "@tsbuild/dockerfile";
 import { mkdirInRoot, resolveUser, runInRootfs, RunFailedError, type ExecMount } from "@tsbuild/executor";
-import { dirsAbove, prepareUpperSnapshot, type Snapshot } from "@tsbuild/layers";
+import { ChangesetDigest, dirsAbove, prepareUpperSnapshot, type Snapshot } from "@tsbuild/layers";
 import type { PlannedStep } from "../plan/types.js";
 import { addFromSource } from "./add.js";
 import { canonical, type StepInputs } from "./cache-key.js";
@@ -47,16 +47,27 @@ export async function prepareLayerStep(runner: StageRunner, step: PlannedStep, b
  * Runs `work` on a snapshot of `diffIDs` and commits what it changed as a layer (none when `work`
  * says so). `addsOnlyUnder`: the step only creates files at or below this container path; when
  * the layers lack it (and reach it through plain directories), the step writes the layer dir
- * itself, unmounted (see @tsbuild/layers' upper-snapshot.ts).
+ * itself, unmounted (see @tsbuild/layers' upper-snapshot.ts), and is handed a digest to tell
+ * what it writes, so that the commit need not read the layer back.
  */
-async function onSnapshot(runner: StageRunner, diffIDs: readonly string[], work: (snapshot: Snapshot) => Promise<boolean>, addsOnlyUnder?: string): Promise<LayerInfo | undefined> {
+async function onSnapshot(
+  runner: StageRunner,
+  diffIDs: readonly string[],
+  work: (snapshot: Snapshot, digest: ChangesetDigest | undefined) => Promise<boolean>,
+  addsOnlyUnder?: string,
+): Promise<LayerInfo | undefined> {
   await ensureLayers(runner, diffIDs);
   const lowers = [...diffIDs].reverse().map((d) => runner.store.layerDir(d));
   const dirs = addsOnlyUnder !== undefined ? dirsAbove(lowers, addsOnlyUnder) : undefined;
   const snapshot = dirs ? await prepareUpperSnapshot(runner.store.paths.snapshots, dirs) : await runner.snapshotter.prepare(lowers, runner.store.paths.snapshots);
+  // SOURCE_DATE_EPOCH clamps the layer dir's times after the step: that layer is hashed from the dir.
+  const sourceDateEpoch = runner.options.sourceDateEpoch;
   let keep: boolean;
+  let hashed: LayerInfo | undefined;
   try {
-    keep = await work(snapshot);
+    const digest = dirs && sourceDateEpoch === undefined ? ChangesetDigest.open(snapshot.upperDir) : undefined;
+    keep = await work(snapshot, digest);
+    hashed = keep ? digest?.finish() : undefined;
   } catch (error) {
     await snapshot.remove();
     throw error;
@@ -65,7 +76,7 @@ async function onSnapshot(runner: StageRunner, diffIDs: readonly string[], work:
     await snapshot.remove();
     return undefined;
   }
-  return commitSnapshot(runner.store, snapshot, runner.options.sourceDateEpoch);
+  return commitSnapshot(runner.store, snapshot, sourceDateEpoch, hashed);
 }
 
 function prepareWorkdir(runner: StageRunner, before: { key: string; state: StageConfigState }, after: StageConfigState): LayerStep {
@@ -196,13 +207,13 @@ async function prepareCopy(runner: StageRunner, step: PlannedStep, instruction: 
   return {
     inputs,
     execute: (_ref, diffIDs) =>
-      onSnapshot(runner, link ? [] : diffIDs, async (snapshot) => {
+      onSnapshot(runner, link ? [] : diffIDs, async (snapshot, digest) => {
         // COPY reads only its source paths; ADD's archive and URL handling keeps the merged view.
         const source = context ?? (await openFrom(runner, step, instruction.from, instruction.kind === "copy" ? paths : undefined));
         try {
           const selected: SelectedSource[] = contextSelection ?? (paths.length > 0 ? await selectSources(source.root, paths, instruction.parents) : []);
           const owner = instruction.chown !== undefined ? await resolveChown(instruction.chown, snapshot.rootfs) : undefined;
-          const copyOptions = { owner, mode, exclude, now: runner.options.sourceDateEpoch !== undefined ? runner.created : undefined };
+          const copyOptions = { owner, mode, exclude, now: runner.options.sourceDateEpoch !== undefined ? runner.created : undefined, digest };
           if (instruction.heredocs.length > 0) await writeHeredocs(instruction.heredocs, snapshot.rootfs, { dest, isDir }, copyOptions);
           if (instruction.kind === "add") {
             await addFromSource(source.root, selected, urls, snapshot.rootfs, { dest, isDir }, copyOptions, instruction);
