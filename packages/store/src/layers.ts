@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { digestHex, isDigest, layerCompression, uncompressedLayerStream, type LayerTarSource } from "@tsbuild/oci";
+import { syncFileSystem } from "@tsbuild/syscalls";
 import { fsyncDir, tempName, writeFileAtomic } from "./atomic.js";
 import { hasBlob, ingestLayerTar, openBlob, type LayerBlob } from "./blobs.js";
 import { LayerNotFoundError } from "./errors.js";
@@ -51,8 +52,10 @@ export async function hasLayer(paths: StorePaths, diffID: string): Promise<boole
 
 /**
  * Makes the prepared directory `srcDir` (on the store's filesystem, e.g. from tempDir()) the
- * layer `record.diffID`. The record and diff/ appear together with one rename. If the layer
- * exists already (another build made it), `srcDir` is deleted and the existing layer kept.
+ * layer `record.diffID`. The record and diff/ appear together with one rename, once the files are
+ * on the disk: a layer is trusted for as long as it is kept, so a crash must not leave one whose
+ * files were never written (the empty files containerd's unsynced unpacks left, containerd#8895).
+ * If the layer exists already (another build made it), `srcDir` is deleted and the existing layer kept.
  */
 export async function commitLayerDir(paths: StorePaths, srcDir: string, record: NewLayerRecord): Promise<StoredLayer> {
   const finalDir = layerRoot(paths, record.diffID);
@@ -64,6 +67,9 @@ export async function commitLayerDir(paths: StorePaths, srcDir: string, record: 
   const staging = tempName(paths.tmp, "layer");
   await mkdir(staging);
   try {
+    // One syncfs for the whole tree (an fsync a file would cost one call each); an overlay
+    // snapshot's unmount has synced already, and then this finds little to write.
+    await syncFileSystem(srcDir);
     await rename(srcDir, path.join(staging, "diff")).catch((e: NodeJS.ErrnoException) => {
       if (e.code === "EXDEV") {
         throw new Error(`cannot commit layer ${record.diffID}: ${srcDir} is on another filesystem than the store ${paths.root}; prepare it under the store's tmp/ (store.tempDir())`);

@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { fixMallocThresholds, MNT_DETACH, mknod, mount, readDirectory, readXattrs, setXattr, STAT_FIELDS, StatField, umount } from "./index.js";
+import { fixMallocThresholds, MNT_DETACH, mknod, mount, readDirectory, readXattrs, setXattr, STAT_FIELDS, StatField, syncFileSystem, umount } from "./index.js";
 
 let dir: string;
 const mounted: string[] = [];
@@ -134,5 +134,16 @@ describe("fixMallocThresholds", () => {
     expect(fixMallocThresholds(128 * 1024)).toBe(true);
     expect(() => fixMallocThresholds(-1)).toThrow(RangeError);
     expect(() => fixMallocThresholds(2 ** 31)).toThrow(RangeError);
+  });
+});
+
+describe("syncFileSystem", () => {
+  test("syncs the file system of a dir or a file off the main thread; a missing path rejects with Node's code", async () => {
+    writeFileSync(path.join(dir, "data"), Buffer.alloc(1 << 20, 1));
+    const pending = syncFileSystem(dir);
+    expect(pending).toBeInstanceOf(Promise);
+    await expect(pending).resolves.toBeUndefined();
+    await expect(syncFileSystem(path.join(dir, "data"))).resolves.toBeUndefined();
+    await expect(syncFileSystem(path.join(dir, "missing"))).rejects.toMatchObject({ code: "ENOENT", syscall: "open", message: expect.stringContaining(path.join(dir, "missing")) });
   });
 });

@@ -1,5 +1,6 @@
 // Linux system calls Node.js has no API for, from a small N-API addon (src/syscalls.c, compiled
-// by `npm run build` into dist/syscalls.node). Synchronous: each is one or two system calls.
+// by `npm run build` into dist/syscalls.node). Synchronous, each one or two system calls, but for
+// syncFileSystem, which waits for the disk off the main thread.
 import { createRequire } from "node:module";
 
 interface Addon {
@@ -10,6 +11,7 @@ interface Addon {
   lsetxattr(path: string, name: string, value: Buffer): void;
   readDirectory(path: string): [string[], Float64Array];
   fixMallocThresholds(bytes: number): boolean;
+  syncFileSystem(path: string): Promise<void>;
 }
 
 let addon: Addon | undefined;
@@ -105,4 +107,13 @@ export function readDirectory(path: string): DirectoryListing {
  */
 export function fixMallocThresholds(bytes: number): boolean {
   return load().fixMallocThresholds(bytes);
+}
+
+/**
+ * syncfs(2) of the file system that holds `path`, on libuv's thread pool: everything written
+ * there so far is on the disk when the promise resolves (one call for a whole tree of files, where
+ * fsync would take one per file). Rejects with the errno error of open or syncfs.
+ */
+export function syncFileSystem(path: string): Promise<void> {
+  return load().syncFileSystem(path);
 }

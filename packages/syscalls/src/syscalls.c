@@ -3,8 +3,9 @@
 // and two libc settings, glibc's mmap and trim thresholds (js_fix_malloc_thresholds).
 // Without them every overlay mount, unmount, whiteout and xattr read was a process of
 // mount(8), umount(8), mknod(1), getfattr(1) or setfattr(1) (docs/decisions/0007).
-// Each function is synchronous and cheap (no data is copied but names and xattr values); errors
-// are thrown as Error objects with Node's `code` (ENOENT, EBUSY, …) and `syscall`.
+// Each function is synchronous and cheap (no data is copied but names and xattr values), but
+// syncFileSystem, which waits for the disk on libuv's thread pool and returns a promise; errors
+// are Error objects with Node's `code` (ENOENT, EBUSY, …) and `syscall`.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +31,7 @@
     }                                                                                            \
   } while (0)
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+static napi_value errno_error(napi_env env, int err, const char *syscall, const char *path) {
   char message[4200];
   const char *name = strerrorname_np(err);
   snprintf(message, sizeof message, "%s %s: %s", syscall, path, strerror(err));
@@ -44,7 +45,11 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall, const 
   napi_set_named_property(env, error, "code", code);
   napi_set_named_property(env, error, "syscall", call);
   napi_set_named_property(env, error, "errno", number);
-  napi_throw(env, error);
+  return error;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  napi_throw(env, errno_error(env, err, syscall, path));
   return NULL;
 }
 
@@ -364,6 +369,69 @@ done:
   return out;
 }
 
+struct sync_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *path;
+  int err;
+  const char *failed;
+};
+
+static void sync_execute(napi_env env, void *data) {
+  (void)env;
+  struct sync_job *job = data;
+  int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    job->err = errno, job->failed = "open";
+    return;
+  }
+  if (syncfs(fd) != 0) job->err = errno, job->failed = "syncfs";
+  close(fd);
+}
+
+static void sync_complete(napi_env env, napi_status status, void *data) {
+  struct sync_job *job = data;
+  napi_value result;
+  if (status != napi_ok) {
+    napi_value text;
+    napi_create_string_utf8(env, "syscalls: syncfs was cancelled", NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, NULL, text, &result);
+    napi_reject_deferred(env, job->deferred, result);
+  } else if (job->err != 0) {
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->failed, job->path));
+  } else {
+    napi_get_undefined(env, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job->path);
+  free(job);
+}
+
+// syncFileSystem(path) -> Promise<void>: syncfs(2) of the file system holding path, off the main thread.
+static napi_value js_sync_file_system(napi_env env, napi_callback_info info) {
+  char *path = only_path_arg(env, info);
+  if (path == NULL) return NULL;
+  struct sync_job *job = calloc(1, sizeof *job);
+  napi_value promise, name;
+  if (job == NULL) {
+    free(path);
+    napi_throw_error(env, NULL, "syscalls: out of memory");
+    return NULL;
+  }
+  job->path = path;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "tsbuild:syncfs", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, sync_execute, sync_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    free(path);
+    free(job);
+    napi_throw_error(env, NULL, "syscalls: N-API call failed: syncFileSystem");
+    return NULL;
+  }
+  return promise;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor functions[] = {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
@@ -373,6 +441,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
       {"readDirectory", NULL, js_read_directory, NULL, NULL, NULL, napi_default, NULL},
       {"fixMallocThresholds", NULL, js_fix_malloc_thresholds, NULL, NULL, NULL, napi_default, NULL},
+      {"syncFileSystem", NULL, js_sync_file_system, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));
   return exports;
