@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { treeManifest } from "../support/tree-manifest.js";
 import { runTsbuild } from "../support/tsbuild.js";
-import { buildSetup, expectNoLeftovers, fromBusybox, storeContents } from "./helpers.js";
+import { buildSetup, expectNoLeftovers, fromBusybox, mountsUnder, storeContents } from "./helpers.js";
 
 const setup = (files: Record<string, string>) => buildSetup("tsbuild-build-", files);
 
@@ -349,6 +349,26 @@ describe("building images", () => {
     const listing = execFileSync("tar", ["-tvf", path.join(unpacked, manifest!.Layers[1]!)]).toString();
     expect(listing).toMatch(/app\/lib\/a-link link to app\/a\.txt/);
     expect(listing).not.toMatch(/skip\.log/);
+  });
+
+  it("prune unmounts and removes the snapshot and temp dirs of a build that was killed mid-RUN", async () => {
+    const from = await fromBusybox();
+    const { root, ctx } = await setup({ Dockerfile: `${from}\nRUN sleep 987\n` });
+    // runTsbuild kills the CLI (SIGKILL) when its time is up: well into the RUN, whose container lives on.
+    const killed = await runTsbuild(["build", "--progress", "plain", "."], { root, cwd: ctx, timeoutMs: 6000 });
+    // Bracketed first characters, so that the pattern does not match the shell running it.
+    const containerGone = () => execFileSync("sh", ["-c", `pgrep -f '[${root[0]}]${root.slice(1)}' || true`]).toString().trim() === "";
+    try {
+      expect(killed.signal, killed.stderr).toBe("SIGKILL");
+      expect(mountsUnder(path.join(root, "snapshots"))).toHaveLength(1);
+      expect(await readdir(path.join(root, "snapshots"))).toEqual([expect.stringMatching(/^snapshot-\d+-/)]);
+    } finally {
+      execFileSync("sh", ["-c", "pkill -KILL -f 'slee[p] 987' || true"]);
+      for (let waited = 0; !containerGone() && waited < 100; waited++) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const pruned = await runTsbuild(["prune", "-f"], { root, cwd: ctx });
+    expect(pruned.code, pruned.stderr).toBe(0);
+    await expectNoLeftovers(root);
   });
 
   it("lets several builds share one store at once", async () => {

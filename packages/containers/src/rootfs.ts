@@ -6,6 +6,7 @@ import { readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { mountOverlay, pruneCopiedUpDirs, unmountOverlay } from "@tsbuild/layers";
 import { isProcessAlive, withLock, writeFileAtomic, type Store } from "@tsbuild/store";
+import { listMountPoints } from "@tsbuild/syscalls";
 import { containerDir, containerStorage, type ContainerRecord } from "./records.js";
 
 interface MountState {
@@ -40,23 +41,20 @@ async function writeState(store: Store, record: ContainerRecord, state: MountSta
   await writeFileAtomic(store.paths.tmp, path.join(containerDir(store, record.id), STATE), JSON.stringify(state));
 }
 
-/** Mount points from /proc/self/mountinfo (field 5, with its octal escapes decoded). */
-async function isMountpoint(dir: string): Promise<boolean> {
-  const info = await readFile("/proc/self/mountinfo", "utf8");
-  const target = path.resolve(dir);
-  return info.split("\n").some((line) => line.split(" ")[4]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) === target);
+function isMountpoint(dir: string): boolean {
+  return listMountPoints().includes(path.resolve(dir));
 }
 
 async function ensureMounted(store: Store, record: ContainerRecord): Promise<string> {
   const storage = containerStorage(store, record);
-  if (!(await isMountpoint(storage.merged))) await mountOverlay(storage.lowers, storage.dir);
+  if (!isMountpoint(storage.merged)) await mountOverlay(storage.lowers, storage.dir);
   return storage.merged;
 }
 
 /** Unmounts, and drops dirs overlayfs copied up only because runc passed through them. */
 async function unmountNow(store: Store, record: ContainerRecord): Promise<void> {
   const storage = containerStorage(store, record);
-  if (await isMountpoint(storage.merged)) await unmountOverlay(storage.merged);
+  if (isMountpoint(storage.merged)) await unmountOverlay(storage.merged);
   pruneCopiedUpDirs(storage.upper, storage.lowers);
 }
 
@@ -103,7 +101,7 @@ export async function unmountContainer(store: Store, record: ContainerRecord): P
 /** Whether the container's rootfs is mounted now, and by whom. */
 export async function mountStatus(store: Store, record: ContainerRecord): Promise<MountState & { mounted: boolean }> {
   const state = await readState(store, record);
-  return { ...state, mounted: await isMountpoint(containerStorage(store, record).merged) };
+  return { ...state, mounted: isMountpoint(containerStorage(store, record).merged) };
 }
 
 /** Deletes the container's dir (its writable layer); refuses while a run or cp uses it. */
@@ -114,7 +112,7 @@ export async function removeContainerDir(store: Store, record: ContainerRecord):
       throw new Error(`cannot remove container ${record.name}: it is in use by process ${state.holders.join(", ")} (a run or cp); wait for it or stop it`);
     }
     const storage = containerStorage(store, record);
-    if (await isMountpoint(storage.merged)) await unmountOverlay(storage.merged);
+    if (isMountpoint(storage.merged)) await unmountOverlay(storage.merged);
     // Renamed away first, so a half-deleted container is never listed.
     const doomed = path.join(store.paths.tmp, `removed-${record.id}`);
     await rm(doomed, { recursive: true, force: true });

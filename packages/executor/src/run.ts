@@ -168,7 +168,8 @@ export async function runInRootfs(rootfs: string, process: ProcessSpec, options:
   }
 
   await mkdir(options.bundleRoot, { recursive: true });
-  const bundle = await mkdtemp(path.join(options.bundleRoot, "run-"));
+  // `<kind>-<pid>-`: the store's prune removes the bundles of processes that are gone.
+  const bundle = await mkdtemp(path.join(options.bundleRoot, `run-${globalThis.process.pid}-`));
   const id = `tsbuild-${randomBytes(8).toString("hex")}`;
   const logFile = path.join(bundle, "runc.log");
   let killing: Promise<unknown> | undefined;

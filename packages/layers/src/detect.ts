@@ -1,15 +1,15 @@
 // Choosing a snapshotter by trying the real thing rather than guessing from /proc/filesystems:
 // overlay can be listed yet refuse to mount (user namespaces, an overlay or NFS workRoot).
-import { lstat, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { nativeSnapshotter } from "./native.js";
 import { overlaySnapshotter } from "./overlay.js";
-import type { Snapshotter } from "./snapshot.js";
+import { makeScratchDir, type Snapshotter } from "./snapshot.js";
 
 /** Mounts an overlay under workRoot, deletes a lower file through it and checks the whiteout. */
 async function probeOverlay(workRoot: string): Promise<void> {
-  const dir = await mkdtemp(path.join(workRoot, "overlay-probe-"));
+  const dir = await makeScratchDir(workRoot, "overlay-probe");
   try {
     const lower = path.join(dir, "lower");
     await mkdir(lower);

@@ -5,13 +5,13 @@
 // Every entry's ctime is at most the prepare-time marker unless the step created, wrote,
 // chmod/chown'ed, renamed or hardlinked it afterwards (ctime cannot be set from user space).
 // Dirs moved or recreated are recognised by their inode no longer being the one prepared there.
-import { chmod, lstat, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { pruneCopiedUpDirs } from "./prune-copyups.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { copyEntry, copySubtree, type CopyContext } from "./copy-tree.js";
 import { MergedView, mergeLayers } from "./merge.js";
-import type { Snapshot, Snapshotter } from "./snapshot.js";
+import { makeScratchDir, type Snapshot, type Snapshotter } from "./snapshot.js";
 import { TreeWriter } from "./tree-writer.js";
 import { OPAQUE_XATTR, readTreeXattrs } from "./xattrs.js";
 
@@ -132,7 +132,7 @@ export function nativeSnapshotter(): Snapshotter {
   return {
     kind: "native",
     async prepare(lowers, workRoot) {
-      const dir = await mkdtemp(path.join(workRoot, "snapshot-"));
+      const dir = await makeScratchDir(workRoot, "snapshot");
       try {
         const rootfs = path.join(dir, "rootfs");
         await mkdir(rootfs, { mode: 0o755 });

@@ -1,10 +1,10 @@
 // The overlay snapshotter: lowers = unpacked layer dirs, upper = the step's changes, which are
 // already in the layer format, so commit is just an unmount.
-import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
+import { mkdir, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { pruneCopiedUpDirs } from "./prune-copyups.js";
 import { MNT_DETACH, mount, umount } from "@tsbuild/syscalls";
-import type { Snapshot, Snapshotter } from "./snapshot.js";
+import { makeScratchDir, type Snapshot, type Snapshotter } from "./snapshot.js";
 
 /** The kernel's limit on stacked lower layers (OVL_MAX_STACK). */
 export const MAX_OVERLAY_LOWERS = 500;
@@ -98,7 +98,7 @@ export function overlaySnapshotter(): Snapshotter {
   return {
     kind: "overlay",
     async prepare(lowers, workRoot) {
-      const dir = await mkdtemp(path.join(workRoot, "snapshot-"));
+      const dir = await makeScratchDir(workRoot, "snapshot");
       try {
         const { merged, upper } = await mountOverlay(lowers, dir);
         return new OverlaySnapshot(dir, merged, upper, [...lowers]);

@@ -1,3 +1,14 @@
+import { mkdtemp } from "node:fs/promises";
+import path from "node:path";
+
+/**
+ * A new dir under `workRoot` named `<kind>-<pid>-<random>`: the store's prune removes those of
+ * processes that are gone (a crash's leftovers), unmounting what is mounted in them first.
+ */
+export function makeScratchDir(workRoot: string, kind: string): Promise<string> {
+  return mkdtemp(path.join(workRoot, `${kind}-${process.pid}-`));
+}
+
 /** A mounted, writable root file system for one step. */
 export interface Snapshot {
   /** Where the merged tree is visible (the overlay mountpoint, or the copied dir). */

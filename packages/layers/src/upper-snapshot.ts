@@ -5,14 +5,14 @@
 // is the layer either way. The directories above that path that the layers have are made in the
 // upper dir as overlayfs copies them up: same mode and owner (dirsAbove in lower-view.ts).
 import { chmodSync, chownSync, mkdirSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { DirAbove } from "./lower-view.js";
-import type { Snapshot } from "./snapshot.js";
+import { makeScratchDir, type Snapshot } from "./snapshot.js";
 
 /** An unmounted snapshot under `workRoot` whose rootfs is its upper dir, with `dirs` made in it. */
 export async function prepareUpperSnapshot(workRoot: string, dirs: readonly DirAbove[]): Promise<Snapshot> {
-  const dir = await mkdtemp(path.join(workRoot, "snapshot-"));
+  const dir = await makeScratchDir(workRoot, "snapshot");
   const upper = path.join(dir, "upper");
   try {
     mkdirSync(upper);

@@ -16,6 +16,7 @@
 import { readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { isDigest, isIndexMediaType } from "@tsbuild/oci";
+import { listMountPoints, MNT_DETACH, umount } from "@tsbuild/syscalls";
 import { tempName } from "./atomic.js";
 import { cacheRecordFile, readCacheRecordFile, type CacheRecord } from "./cache-records.js";
 import { listGcRoots, type NamedGcRoot } from "./gc-roots.js";
@@ -233,13 +234,19 @@ async function removeAtomically(paths: StorePaths, target: string): Promise<void
   await rm(trash, { recursive: true, force: true });
 }
 
-/** Temp entries (`<kind>-<pid>-<random>`) of processes that are gone: a crash's leftovers. */
-async function removeDeadTemps(paths: StorePaths): Promise<void> {
-  for (const name of await listDir(paths.tmp)) {
-    const pid = Number(name.split("-")[1]);
-    if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) {
-      await rm(path.join(paths.tmp, name), { recursive: true, force: true });
-    }
+/**
+ * Entries of `dir` named `<kind>-<pid>-<random>` (temp files, snapshots) whose process is gone: a
+ * crash's leftovers. What is mounted in them (a snapshot's overlay) is unmounted first, innermost
+ * first, so that deleting them never reaches through a mount.
+ */
+async function removeDeadScratch(dir: string): Promise<void> {
+  for (const name of await listDir(dir)) {
+    const pid = Number(name.split("-").at(-2));
+    if (!Number.isInteger(pid) || pid <= 0 || isProcessAlive(pid)) continue;
+    const entry = path.join(dir, name);
+    const inside = listMountPoints().filter((point) => point === entry || point.startsWith(`${entry}/`));
+    for (const point of inside.sort().reverse()) umount(point, MNT_DETACH);
+    await rm(entry, { recursive: true, force: true });
   }
 }
 
@@ -284,7 +291,8 @@ export async function prune(paths: StorePaths, options: PruneOptions = {}): Prom
         result.bytesFreed += c.bytes;
         total -= c.bytes;
       }
-      await removeDeadTemps(paths);
+      await removeDeadScratch(paths.tmp);
+      await removeDeadScratch(paths.snapshots);
       return result;
     },
     options.lock,

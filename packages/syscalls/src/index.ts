@@ -1,6 +1,7 @@
 // Linux system calls Node.js has no API for, from a small N-API addon (src/syscalls.c, compiled
 // by `npm run build` into dist/syscalls.node). Synchronous, each one or two system calls, but for
 // syncFileSystem, which waits for the disk off the main thread.
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
 interface Addon {
@@ -107,6 +108,16 @@ export function readDirectory(path: string): DirectoryListing {
  */
 export function fixMallocThresholds(bytes: number): boolean {
   return load().fixMallocThresholds(bytes);
+}
+
+/** Where things are mounted in this process's mount namespace (/proc/self/mountinfo, octal escapes decoded). */
+export function listMountPoints(): string[] {
+  const points: string[] = [];
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const field = line.split(" ")[4];
+    if (field) points.push(field.replace(/\\([0-7]{3})/g, (_match, octal: string) => String.fromCharCode(parseInt(octal, 8))));
+  }
+  return points;
 }
 
 /**

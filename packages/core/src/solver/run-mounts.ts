@@ -3,7 +3,7 @@
 // contents of cache mounts or secrets). Nothing mounted ever reaches the layer:
 // the executor removes the mount points it had to create.
 import { createHash } from "node:crypto";
-import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseRunMounts, resolveRunMountTarget, type RunMount } from "@tsbuild/dockerfile";
 import type { ExecMount } from "@tsbuild/executor";
@@ -66,7 +66,7 @@ export async function prepareMounts(values: readonly string[], options: RunMount
   const cleanups: (() => Promise<void>)[] = [];
   const locks: string[] = [];
   const privateDir = async () => {
-    const dir = await mkdtemp(path.join(options.store.paths.tmp, "mount-"));
+    const dir = await options.store.tempDir("mount");
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     return dir;
   };
