@@ -2,11 +2,12 @@
 // It is on the critical path of every commit (diffID hashing), export and push, so it works
 // synchronously in bounded slices: each slice walks the tree and reads file contents straight
 // into one output chunk until it is full, instead of a promise per entry and a stream per file.
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
+import { readDirectory, STAT_FIELDS, StatField } from "@tsbuild/syscalls";
 import { encodeTarHeader, tarEnd, tarPadding, type TarEntryHeader, type TarEntryType } from "./tar-format.js";
-import { deviceNumbers, isWhiteout } from "./tree-writer.js";
+import { deviceNumbers } from "./tree-writer.js";
 import { entryXattrs, type Xattrs } from "./xattrs.js";
 
 export const WHITEOUT_PREFIX = ".wh.";
@@ -43,8 +44,10 @@ interface TreeEntry extends Omit<ChangesetEntryMeta, "type"> {
   /** The name in the archive (".wh.NAME" for a whiteout); its bytes give the order. */
   tarName: string;
   type: TarEntryType | "whiteout";
-  /** "dev:ino" of a non-dir with more than one link, so its later names become Link entries. */
+  /** The inode number of a non-dir with more than one link, so its later names become Link entries. */
   inode: string | undefined;
+  /** Whether it has any xattrs (content ones, or overlay's opaque mark) to read. */
+  hasXattrs: boolean;
 }
 
 /** The header of an entry (not a whiteout) in a changeset tar; xattrs are written sorted by name. */
@@ -112,44 +115,42 @@ class TreeWalk {
     return undefined;
   }
 
+  /** One call lists a dir with each entry's lstat and xattr list size (readDirectory); only devices are looked up again, for their numbers. */
   private readDir(relDir: string): DirFrame {
+    const absDir = path.join(this.root, relDir);
+    const { names, stats, xattrBytes } = readDirectory(absDir, { xattrs: true });
     const keyed: [Buffer, TreeEntry][] = [];
-    for (const name of readdirSync(path.join(this.root, relDir))) {
-      const rel = joinRel(relDir, name);
-      // BigInt stats for the exact mtime; an lstat costs the same either way.
-      const st = lstatSync(path.join(this.root, rel), { bigint: true });
-      if (st.isSocket()) continue; // sockets cannot be archived; they are runtime state
-      const whiteout = isWhiteout(st);
-      if (!whiteout && name.startsWith(WHITEOUT_PREFIX)) throw reservedNameError(path.join(this.root, rel));
-      const type = whiteout
-        ? "whiteout"
-        : st.isDirectory()
-          ? "directory"
-          : st.isSymbolicLink()
-            ? "symlink"
-            : st.isFIFO()
-              ? "fifo"
-              : st.isCharacterDevice()
-                ? "char"
-                : st.isBlockDevice()
-                  ? "block"
-                  : "file";
-      const { major, minor } = type === "char" || type === "block" ? deviceNumbers(st.rdev) : { major: 0, minor: 0 };
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const at = i * STAT_FIELDS;
+      const mode = stats[at + StatField.mode]!;
+      const format = mode & constants.S_IFMT;
+      if (format === constants.S_IFSOCK) continue; // sockets cannot be archived; they are runtime state
+      const device = format === constants.S_IFCHR || format === constants.S_IFBLK;
+      const rdev = device ? lstatSync(path.join(absDir, name), { bigint: true }).rdev : 0n;
+      // overlayfs marks a deleted path with a 0/0 character device.
+      const whiteout = format === constants.S_IFCHR && rdev === 0n;
+      if (!whiteout && name.startsWith(WHITEOUT_PREFIX)) throw reservedNameError(path.join(absDir, name));
+      const type = whiteout ? "whiteout" : TYPE_OF_FORMAT.get(format) ?? "file";
+      const { major, minor } = device ? deviceNumbers(rdev) : { major: 0, minor: 0 };
       const tarName = joinRel(relDir, whiteout ? WHITEOUT_PREFIX + name : name);
       keyed.push([
         Buffer.from(tarName),
         {
-          rel,
+          rel: joinRel(relDir, name),
           tarName,
           type,
-          mode: Number(st.mode) & 0o7777,
-          uid: Number(st.uid),
-          gid: Number(st.gid),
-          mtime: Number(st.mtimeNs / 1_000_000_000n),
-          size: Number(st.size),
+          mode: mode & 0o7777,
+          uid: stats[at + StatField.uid]!,
+          gid: stats[at + StatField.gid]!,
+          // The kernel's whole seconds (rounded down): the tar's for every time it can hold.
+          mtime: stats[at + StatField.mtimeSec]!,
+          size: stats[at + StatField.size]!,
           devmajor: major,
           devminor: minor,
-          inode: type !== "directory" && st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined,
+          // One file system: the inode number alone identifies a file.
+          inode: type !== "directory" && stats[at + StatField.nlink]! > 1 ? String(stats[at + StatField.ino]) : undefined,
+          hasXattrs: xattrBytes![i]! > 0,
         },
       ]);
     }
@@ -157,6 +158,15 @@ class TreeWalk {
     return { entries: keyed.map(([, entry]) => entry), next: 0 };
   }
 }
+
+const TYPE_OF_FORMAT = new Map<number, TarEntryType>([
+  [constants.S_IFDIR, "directory"],
+  [constants.S_IFLNK, "symlink"],
+  [constants.S_IFIFO, "fifo"],
+  [constants.S_IFCHR, "char"],
+  [constants.S_IFBLK, "block"],
+  [constants.S_IFREG, "file"],
+]);
 
 /**
  * Streams an OCI changeset tar of a dir in overlay upper format. Order: depth first, a dir
@@ -241,7 +251,7 @@ class ChangesetTarStream extends Readable {
       return;
     }
     // A whiteout is a 0/0 device in the upper dir; its xattrs are overlay's, never content.
-    const { xattrs, opaque } = entry.type === "whiteout" ? { xattrs: undefined, opaque: false } : entryXattrs(path.join(this.root, entry.rel));
+    const { xattrs, opaque } = entry.type === "whiteout" || !entry.hasXattrs ? { xattrs: undefined, opaque: false } : entryXattrs(path.join(this.root, entry.rel));
     this.writeEntry(entry, xattrs);
     if (entry.type === "directory" && opaque) this.write(encodeTarHeader(marker(joinRel(entry.rel, OPAQUE_MARKER))));
   }

@@ -120,6 +120,17 @@ describe("readDirectory", () => {
     });
   });
 
+  test("with xattrs: the size of each entry's xattr names, 0 for none, symlinks not followed", () => {
+    writeFileSync(path.join(dir, "plain"), "");
+    writeFileSync(path.join(dir, "marked"), "");
+    setXattr(path.join(dir, "marked"), "user.tsbuild", Buffer.from("yes"));
+    symlinkSync("marked", path.join(dir, "link"));
+    const { names, xattrBytes } = readDirectory(dir, { xattrs: true });
+    const sizes = Object.fromEntries(names.map((name, i) => [name, xattrBytes![i]]));
+    expect(sizes).toEqual({ plain: 0, marked: "user.tsbuild\0".length, link: 0 });
+    expect(readDirectory(dir).xattrBytes).toBeUndefined();
+  });
+
   test("an empty directory lists nothing; a missing one or a file is an error with Node's code", () => {
     mkdirSync(path.join(dir, "empty"));
     expect(readDirectory(path.join(dir, "empty"))).toEqual({ names: [], stats: new Float64Array(0) });

@@ -10,7 +10,7 @@ interface Addon {
   mknod(path: string, mode: number, major: number, minor: number): void;
   lxattrs(path: string): (string | Buffer)[] | undefined;
   lsetxattr(path: string, name: string, value: Buffer): void;
-  readDirectory(path: string): [string[], Float64Array];
+  readDirectory(path: string, withXattrs: boolean): [string[], Float64Array, Float64Array?];
   fixMallocThresholds(bytes: number): boolean;
   syncFileSystem(path: string): Promise<void>;
 }
@@ -87,6 +87,8 @@ export interface DirectoryListing {
   names: string[];
   /** STAT_FIELDS numbers per name, in the order of StatField: the entry's lstat. */
   stats: Float64Array;
+  /** With `{ xattrs: true }`: the size of each entry's xattr name list, 0 when it has none. */
+  xattrBytes?: Float64Array;
 }
 
 /**
@@ -94,9 +96,9 @@ export interface DirectoryListing {
  * (fstatat), not a lookup of the whole path, and no Stats object is made per entry. An entry
  * removed between the listing and its stat is left out.
  */
-export function readDirectory(path: string): DirectoryListing {
-  const [names, stats] = load().readDirectory(path);
-  return { names, stats };
+export function readDirectory(path: string, options: { xattrs?: boolean } = {}): DirectoryListing {
+  const [names, stats, xattrBytes] = load().readDirectory(path, options.xattrs === true);
+  return xattrBytes ? { names, stats, xattrBytes } : { names, stats };
 }
 
 /**

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <node_api.h>
 #include <pthread.h>
@@ -299,15 +300,23 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
 // nanoseconds of atime, mtime and ctime (doubles hold all of them exactly).
 #define STAT_FIELDS 12
 
-// readDirectory(path) -> [names, Float64Array of STAT_FIELDS per name]: the entries of a directory
-// (without . and ..) and their lstat. Each stat is an fstatat relative to the open directory, not a
-// lookup of the whole path; an entry removed between the listing and its stat is left out.
+// readDirectory(path, withXattrs) -> [names, Float64Array of STAT_FIELDS per name, Float64Array of
+// xattr list sizes per name (withXattrs only)]: the entries of a directory (without . and ..) and
+// their lstat. Each stat is an fstatat relative to the open directory, not a lookup of the whole
+// path; an entry removed between the listing and its stat is left out. The xattr list size
+// (llistxattr) tells which entries have any xattrs at all: most have none.
 static napi_value js_read_directory(napi_env env, napi_callback_info info) {
-  char *path = only_path_arg(env, info);
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool with_xattrs = false;
+  if (argc > 1 && napi_get_value_bool(env, argv[1], &with_xattrs) != napi_ok) with_xattrs = false;
+  char *path = string_arg(env, argv[0], "path");
   if (path == NULL) return NULL;
-  napi_value out = NULL, names, stats_buffer, stats;
-  double *fields = NULL;
+  napi_value out = NULL, names, stats_buffer, stats, xattr_buffer, xattr_sizes;
+  double *fields = NULL, *sizes = NULL;
   size_t count = 0, capacity = 0;
+  char entry_path[PATH_MAX];
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *dir = fd < 0 ? NULL : fdopendir(fd);
   if (dir == NULL) {
@@ -337,11 +346,23 @@ static napi_value js_read_directory(napi_env env, napi_callback_info info) {
     if (count == capacity) {
       capacity = capacity ? capacity * 2 : 64;
       double *grown = realloc(fields, capacity * STAT_FIELDS * sizeof(double));
-      if (grown == NULL) {
+      double *grown_sizes = grown == NULL ? NULL : realloc(sizes, capacity * sizeof(double));
+      if (grown != NULL) fields = grown;
+      if (grown_sizes != NULL) sizes = grown_sizes;
+      if (grown == NULL || grown_sizes == NULL) {
         napi_throw_error(env, NULL, "syscalls: out of memory");
         goto done;
       }
-      fields = grown;
+    }
+    sizes[count] = 0;
+    if (with_xattrs) {
+      snprintf(entry_path, sizeof entry_path, "%s/%s", path, entry->d_name);
+      ssize_t listed = llistxattr(entry_path, NULL, 0);
+      if (listed < 0 && errno != ENOTSUP && errno != ENOENT) {
+        throw_errno(env, errno, "llistxattr", entry_path);
+        goto done;
+      }
+      sizes[count] = listed > 0 ? (double)listed : 0;
     }
     double *f = fields + count * STAT_FIELDS;
     f[0] = st.st_mode, f[1] = st.st_uid, f[2] = st.st_gid, f[3] = (double)st.st_size, f[4] = (double)st.st_nlink;
@@ -359,12 +380,19 @@ static napi_value js_read_directory(napi_env env, napi_callback_info info) {
   if (napi_create_arraybuffer(env, bytes, &data, &stats_buffer) != napi_ok) goto done;
   if (bytes > 0) memcpy(data, fields, bytes);
   if (napi_create_typedarray(env, napi_float64_array, count * STAT_FIELDS, stats_buffer, 0, &stats) != napi_ok) goto done;
-  if (napi_create_array_with_length(env, 2, &out) != napi_ok) goto done;
+  if (napi_create_array_with_length(env, with_xattrs ? 3 : 2, &out) != napi_ok) goto done;
   napi_set_element(env, out, 0, names);
   napi_set_element(env, out, 1, stats);
+  if (with_xattrs) {
+    if (napi_create_arraybuffer(env, count * sizeof(double), &data, &xattr_buffer) != napi_ok) goto done;
+    if (count > 0) memcpy(data, sizes, count * sizeof(double));
+    if (napi_create_typedarray(env, napi_float64_array, count, xattr_buffer, 0, &xattr_sizes) != napi_ok) goto done;
+    napi_set_element(env, out, 2, xattr_sizes);
+  }
 done:
   closedir(dir);
   free(fields);
+  free(sizes);
   free(path);
   return out;
 }
