@@ -14,8 +14,9 @@ fi
 # runc runs RUN steps; attr gives getfattr/setfattr, which tests use to set and check xattrs on their own; busybox-static is the offline
 # test base; buildah, skopeo and umoci read what tsbuild writes in tests; docker-registry,
 # apache2-utils and openssl serve a real registry in tests; gcc and libc6-dev compile the
-# @tsbuild/syscalls addon (mount, umount, mknod, xattrs) against Node's headers.
-packages=(gcc libc6-dev runc attr busybox-static buildah skopeo umoci docker-registry apache2-utils openssl xz-utils bzip2)
+# @tsbuild/syscalls addon (mount, umount, mknod, xattrs) against Node's headers; libdeflate-dev
+# is what @tsbuild/store's gzip addon compresses layers with (docs/decisions/0013).
+packages=(gcc libc6-dev libdeflate-dev runc attr busybox-static buildah skopeo umoci docker-registry apache2-utils openssl xz-utils bzip2)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
