@@ -1,6 +1,6 @@
 // One gzip member per call, from libdeflate in a small N-API addon (src/gzip-member.c, compiled by
 // `npm run build` into dist/gzip-member.node, with libdeflate linked in statically).
-import { createRequire } from "node:module";
+import { loadAddon } from "@tsbuild/syscalls";
 
 interface Addon {
   compressMember(input: Buffer, level: number): Promise<Buffer>;
@@ -13,17 +13,7 @@ export const MAX_GZIP_LEVEL = 12;
 let addon: Addon | undefined;
 
 function load(): Addon {
-  if (!addon) {
-    try {
-      // The same relative path from src/ (tests) and dist/ (the build).
-      addon = createRequire(import.meta.url)("../dist/gzip-member.node") as Addon;
-    } catch (error) {
-      throw new Error(
-        `the tsbuild gzip addon is not built or cannot load (${(error as Error).message}); run \`npm run build\` (it needs a C compiler, Node's headers and libdeflate: apt-get install libdeflate-dev)`,
-        { cause: error },
-      );
-    }
-  }
+  addon ??= loadAddon<Addon>(import.meta.url, "gzip-member", ", and libdeflate: apt-get install libdeflate-dev");
   return addon;
 }
 

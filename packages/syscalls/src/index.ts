@@ -15,17 +15,23 @@ interface Addon {
   syncFileSystem(path: string): Promise<void>;
 }
 
+/**
+ * The addon `name` that `npm run build` compiles from a package's src/NAME.c into dist/NAME.node,
+ * loaded relative to `moduleUrl` (the caller's import.meta.url): the same relative path from src/
+ * (tests) and dist/ (the build). `needs` says what the build needs besides a C compiler and Node's headers.
+ */
+export function loadAddon<T>(moduleUrl: string, name: string, needs = ""): T {
+  try {
+    return createRequire(moduleUrl)(`../dist/${name}.node`) as T;
+  } catch (error) {
+    throw new Error(`the tsbuild ${name} addon is not built or cannot load (${(error as Error).message}); run \`npm run build\` (it needs a C compiler and Node's headers${needs})`, { cause: error });
+  }
+}
+
 let addon: Addon | undefined;
 
 function load(): Addon {
-  if (!addon) {
-    try {
-      // The same relative path from src/ (tests) and dist/ (the build).
-      addon = createRequire(import.meta.url)("../dist/syscalls.node") as Addon;
-    } catch (error) {
-      throw new Error(`the tsbuild syscalls addon is not built (${(error as Error).message}); run \`npm run build\` (it needs a C compiler and Node's headers)`, { cause: error });
-    }
-  }
+  addon ??= loadAddon<Addon>(import.meta.url, "syscalls");
   return addon;
 }
 
