@@ -124,9 +124,9 @@ describe("ChangesetDigest", () => {
     );
   });
 
-  it("gives up on entries out of archive order or written twice, so the dir is hashed instead", async () => {
+  it("gives up on entries out of archive order, written twice or before their dir, so the dir is hashed instead", async () => {
     const meta = { mode: 0o644, uid: 0, gid: 0, mtimeMs: 0 };
-    for (const names of [["b", "a"], ["a", "a"], ["a-b", "a/x"]]) {
+    for (const names of [["b", "a"], ["a", "a"], ["a-b", "a/x"], ["a", "b/x"], ["x/y"]]) {
       const upper = await scratch.dir();
       const digest = ChangesetDigest.open(upper)!;
       for (const n of names) digest.file(path.join(upper, n), meta, Buffer.from("x"));

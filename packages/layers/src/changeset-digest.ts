@@ -174,7 +174,8 @@ export class ChangesetDigest {
 
   /**
    * Whether `rel` comes after the last entry in archive order (depth first, siblings in byte order
-   * of their names); names changesetTar() refuses are refused here the same way.
+   * of their names) with its parent dir written already (the last entry or one of its ancestors);
+   * names changesetTar() refuses are refused here the same way.
    */
   #accepts(rel: string): boolean {
     if (!this.#usable) return false;
@@ -185,7 +186,8 @@ export class ChangesetDigest {
     while (i < parts.length && i < last.length && parts[i] === last[i]) i++;
     // Past the end of `parts`: an ancestor of the last entry, or the same path again.
     const after = i < parts.length && (i === last.length || Buffer.compare(Buffer.from(parts[i]!), Buffer.from(last[i]!)) > 0);
-    if (!after) return this.#abandon();
+    const parentWritten = i >= parts.length - 1;
+    if (!after || !parentWritten) return this.#abandon();
     this.#last = parts;
     return true;
   }
