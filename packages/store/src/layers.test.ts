@@ -1,4 +1,5 @@
-import { readFile, readdir, writeFile, access } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { access, mkdir, readFile, readdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
@@ -36,6 +37,20 @@ describe("layers", () => {
     await expect(access(second)).rejects.toThrow();
     expect(await readdir(store.paths.tmp)).toEqual([]);
     expect(await store.getLayer(sha256Digest("other"))).toBeUndefined();
+  });
+
+  it("commits small layers (fsync by file, FIFOs and symlinks left to their dir) and big ones (syncfs) alike", async () => {
+    const small = await store.tempDir("diff");
+    await mkdir(path.join(small, "sub"));
+    await writeFile(path.join(small, "sub", "file"), "data");
+    await symlink("sub/file", path.join(small, "link"));
+    execFileSync("mkfifo", [path.join(small, "pipe")]);
+    const big = await store.tempDir("diff");
+    for (let i = 0; i < 100; i++) await writeFile(path.join(big, `f${i}`), `${i}`);
+    for (const [dir, name] of [[small, "small"], [big, "big"]] as const) {
+      const layer = await store.commitLayerDir(dir, { diffID: sha256Digest(name), size: 1 });
+      expect((await readdir(layer.diffDir)).length, name).toBe(name === "small" ? 3 : 100);
+    }
   });
 
   it("compresses a layer once, records the blob, and serves its uncompressed tar", async () => {

@@ -1,9 +1,9 @@
 // Unpacked layers: layers/<diffID hex>/ holds layer.json (the record) and diff/ (the layer's
 // files in overlay upper format, usable as an overlay lower dir).
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { digestHex, isDigest, layerCompression, uncompressedLayerStream, type LayerTarSource } from "@tsbuild/oci";
+import { digestHex, fsyncPath, isDigest, layerCompression, uncompressedLayerStream, type LayerTarSource } from "@tsbuild/oci";
 import { syncFileSystem } from "@tsbuild/syscalls";
 import { fsyncDir, tempName, writeFileAtomic } from "./atomic.js";
 import { hasBlob, ingestLayerTar, openBlob, type LayerBlob } from "./blobs.js";
@@ -67,9 +67,7 @@ export async function commitLayerDir(paths: StorePaths, srcDir: string, record: 
   const staging = tempName(paths.tmp, "layer");
   await mkdir(staging);
   try {
-    // One syncfs for the whole tree (an fsync a file would cost one call each); an overlay
-    // snapshot's unmount has synced already, and then this finds little to write.
-    await syncFileSystem(srcDir);
+    await makeDurable(srcDir);
     await rename(srcDir, path.join(staging, "diff")).catch((e: NodeJS.ErrnoException) => {
       if (e.code === "EXDEV") {
         throw new Error(`cannot commit layer ${record.diffID}: ${srcDir} is on another filesystem than the store ${paths.root}; prepare it under the store's tmp/ (store.tempDir())`);
@@ -101,6 +99,29 @@ export async function commitLayerDir(paths: StorePaths, srcDir: string, record: 
     await rm(srcDir, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** Up to this many files and dirs, a layer is made durable file by file; past it, with one syncfs. */
+const FSYNC_ENTRIES = 64;
+
+/**
+ * Gets a layer dir's files onto the disk. A small layer fsyncs its files and dirs, all at once
+ * (concurrent fsyncs share the journal's commits), and waits for its own writes only; a bigger
+ * one syncs the file system once (syncfs), which also writes what others left dirty there. After
+ * an overlay snapshot's unmount, which has synced already, either finds little to write.
+ * Symlinks, devices and FIFOs are only metadata: their dir's fsync covers them.
+ */
+async function makeDurable(dir: string): Promise<void> {
+  const dirs = [dir];
+  const files: string[] = [];
+  for (let i = 0; i < dirs.length; i++) {
+    for (const entry of readdirSync(dirs[i]!, { withFileTypes: true })) {
+      if (entry.isDirectory()) dirs.push(path.join(dirs[i]!, entry.name));
+      else if (entry.isFile()) files.push(path.join(dirs[i]!, entry.name));
+      if (dirs.length + files.length > FSYNC_ENTRIES) return syncFileSystem(dir);
+    }
+  }
+  await Promise.all([...files, ...dirs].map((p) => fsyncPath(p)));
 }
 
 /** Adds a blob form of a layer to its record (no-op if recorded). Serialised per layer. */
