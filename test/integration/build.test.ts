@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { treeManifest } from "../support/tree-manifest.js";
 import { runTsbuild } from "../support/tsbuild.js";
-import { buildSetup, expectNoLeftovers, fromBusybox, mountsUnder, storeContents } from "./helpers.js";
+import { buildSetup, expectNoLeftovers, fromBusybox, mountsUnder, processesWith, storeContents } from "./helpers.js";
 
 const setup = (files: Record<string, string>) => buildSetup("tsbuild-build-", files);
 
@@ -356,14 +356,14 @@ describe("building images", () => {
     const { root, ctx } = await setup({ Dockerfile: `${from}\nRUN sleep 987\n` });
     // runTsbuild kills the CLI (SIGKILL) when its time is up: well into the RUN, whose container lives on.
     const killed = await runTsbuild(["build", "--progress", "plain", "."], { root, cwd: ctx, timeoutMs: 6000 });
-    // Bracketed first characters, so that the pattern does not match the shell running it.
-    const containerGone = () => execFileSync("sh", ["-c", `pgrep -f '[${root[0]}]${root.slice(1)}' || true`]).toString().trim() === "";
+    // runc's command line names the store; the container's, its command.
+    const containerGone = () => processesWith(root).length === 0;
     try {
       expect(killed.signal, killed.stderr).toBe("SIGKILL");
       expect(mountsUnder(path.join(root, "snapshots"))).toHaveLength(1);
       expect(await readdir(path.join(root, "snapshots"))).toEqual([expect.stringMatching(/^snapshot-\d+-/)]);
     } finally {
-      execFileSync("sh", ["-c", "pkill -KILL -f 'slee[p] 987' || true"]);
+      for (const pid of processesWith("sleep 987")) process.kill(pid, "SIGKILL");
       for (let waited = 0; !containerGone() && waited < 100; waited++) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const pruned = await runTsbuild(["prune", "-f"], { root, cwd: ctx });

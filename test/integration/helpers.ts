@@ -1,6 +1,7 @@
 // Shared by the integration tests: a store per test, files written from a map, and checks that
 // a test left no overlay mount or runc container behind.
 import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { expect } from "vitest";
@@ -24,6 +25,21 @@ export async function fromBusybox(): Promise<string> {
 /** Overlay mounts under `root` still mounted. */
 export function mountsUnder(root: string): string[] {
   return execFileSync("findmnt", ["-rn", "-o", "TARGET"]).toString().split("\n").filter((m) => m.startsWith(root));
+}
+
+/** Pids of the processes (not this one) whose command line, arguments joined by spaces, contains `text`. */
+export function processesWith(text: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").includes(text)) pids.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
 
 /** What a failed build may not leave behind: mounts, snapshot dirs, temp files, runc containers. */
