@@ -74,8 +74,7 @@ export class ChangesetDigest {
         this.#abandon();
         return;
       }
-      this.#entry(dirRel, "directory", { mode: st.mode, uid: st.uid, gid: st.gid, mtimeMs: this.#parentMtime * 1000 }, 0);
-      this.#parentDirs.push(dirRel);
+      if (this.#entry(dirRel, "directory", { mode: st.mode, uid: st.uid, gid: st.gid, mtimeMs: this.#parentMtime * 1000 }, 0)) this.#parentDirs.push(dirRel);
     }
   }
 

@@ -248,7 +248,6 @@ interface CopyRun {
   root: CopySourceRoot;
   options: CopyOptions;
   exclude: PatternMatcher | undefined;
-  digest: ChangesetDigest | undefined;
   /** The first copy of each multiply-linked source inode (later names link to it) and its metadata. */
   hardlinks: Map<number, { path: string; meta: WrittenEntryMeta }>;
   /** When the current slice of synchronous work ends (performance.now()). */
@@ -261,7 +260,7 @@ const SLICE_MS = 10;
 const SMALL_FILE = 1 << 20;
 
 function copyRun(root: CopySourceRoot, options: CopyOptions): CopyRun {
-  return { root, options, exclude: options.exclude, digest: options.digest, hardlinks: new Map(), sliceEnd: performance.now() + SLICE_MS };
+  return { root, options, exclude: options.exclude, hardlinks: new Map(), sliceEnd: performance.now() + SLICE_MS };
 }
 
 async function endOfSlice(run: CopyRun): Promise<void> {
@@ -298,7 +297,8 @@ async function copyChildren(run: CopyRun, srcDir: string, destDir: string, relBa
 }
 
 async function copyEntry(run: CopyRun, src: string, st: EntryStat, dest: string, rel: string, parentIsNew = false): Promise<void> {
-  const { options, root, digest } = run;
+  const { options, root } = run;
+  const { digest } = options;
   const uid = options.owner?.uid ?? (root.preserveOwner ? st.uid : 0);
   const gid = options.owner?.gid ?? (root.preserveOwner ? st.gid : 0);
   const mode = options.mode ?? st.mode & 0o7777;
