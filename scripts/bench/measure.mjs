@@ -52,6 +52,16 @@ export function spawnCollect(file, argv, { env = process.env, cwd, stdin = "igno
   });
 }
 
+/**
+ * Writes every dirty page of every file system to the disk (sync(1)), untimed, before a measured
+ * command: a builder's timed flushes (tsbuild's fsync and syncfs) must not also write back what the
+ * builder measured before it left dirty (its exports, its deleted store), which an unsynced builder
+ * never pays for.
+ */
+export async function settleDisk() {
+  await run("sync", []);
+}
+
 /** Runs a command that must succeed and returns its stdout+stderr. */
 export async function run(file, argv, options = {}) {
   const { code, output } = await spawnCollect(file, argv, options);

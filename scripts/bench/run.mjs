@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { busyboxLayout, debianLayout, startBaseRegistry } from "./bases.mjs";
 import { Buildah, Docker, Tsbuild } from "./builders.mjs";
 import { parallelGzip, measureLimits } from "./limits.mjs";
-import { gnuTimeAvailable, removeTree, run, runMeasured, summarize } from "./measure.mjs";
+import { gnuTimeAvailable, removeTree, run, runMeasured, settleDisk, summarize } from "./measure.mjs";
 import { machineInfo, renderReport, renderSummary } from "./report.mjs";
 import { journaledWorkDir } from "./workdir.mjs";
 import { SMOKE_WORKLOADS, WORKLOADS } from "./workloads.mjs";
@@ -238,6 +238,11 @@ async function measureWorkload(builder, workload, record, rep, runLog) {
   const storeDir = path.join(work, "stores", `${builder.name}-${workload.name}`);
   await builder.freshStore(storeDir);
   const scratchDir = work;
+  // Each measured command starts with nothing dirty on the disk (see settleDisk).
+  const measure = async (command) => {
+    await settleDisk();
+    return command();
+  };
   const keep = async (phase, measured) => {
     await appendFile(runLog, `==== ${workload.name} ${builder.name} ${phase}\n${measured.output}\n`);
     if (measured.rssMiB !== null) rss = Math.max(rss, measured.rssMiB);
@@ -245,19 +250,19 @@ async function measureWorkload(builder, workload, record, rep, runLog) {
   };
   let rss = 0;
 
-  const cold = await builder.cold(workload, scratchDir);
+  const cold = await measure(() => builder.cold(workload, scratchDir));
   record.cold.push(await keep("cold", cold));
   if (workload.unusedStageMarker) {
     // The marker is echoed by the stage's RUN; the Dockerfile text itself is not printed by any builder.
     record.unusedStageRan = (record.unusedStageRan ?? false) || cold.output.includes(`\n${workload.unusedStageMarker}`) || cold.output.includes(` ${workload.unusedStageMarker}\n`);
   }
-  record.noop.push(await keep("no-op", await builder.build(workload, scratchDir)));
+  record.noop.push(await keep("no-op", await measure(() => builder.build(workload, scratchDir))));
 
   const changed = path.join(workload.context, workload.changeFile);
   const original = await readFile(changed);
   await appendFile(changed, `// one more line, rep ${rep + 1}\n`);
   try {
-    record.change.push(await keep("one-file change", await builder.build(workload, scratchDir)));
+    record.change.push(await keep("one-file change", await measure(() => builder.build(workload, scratchDir))));
   } finally {
     await writeFile(changed, original);
   }
@@ -265,12 +270,12 @@ async function measureWorkload(builder, workload, record, rep, runLog) {
   const ociArchive = path.join(work, `${builder.name}-${workload.name}.oci.tar`);
   const dockerArchive = path.join(work, `${builder.name}-${workload.name}.docker.tar`);
   try {
-    const oci = await builder.exportOci(workload, ociArchive, scratchDir);
+    const oci = await measure(() => builder.exportOci(workload, ociArchive, scratchDir));
     if (oci) {
       record.exportOci.push(await keep("export oci", oci));
       record.ociBytes = (await stat(ociArchive)).size;
     }
-    record.exportDocker.push(await keep("export docker", await builder.exportDocker(workload, dockerArchive, scratchDir)));
+    record.exportDocker.push(await keep("export docker", await measure(() => builder.exportDocker(workload, dockerArchive, scratchDir))));
     record.dockerBytes = (await stat(dockerArchive)).size;
     const manifest = JSON.parse(await run("tar", ["-xOf", dockerArchive, "manifest.json"]));
     record.layers = manifest[0].Layers.length;
