@@ -301,6 +301,39 @@ describe("building images", () => {
     await expectNoLeftovers(root);
   });
 
+  it("writes a COPY of new names into an existing directory without a mount, with the layer a mounted COPY makes", async () => {
+    const from = await fromBusybox();
+    // /srv exists in the image; a/ adds x and y to it, c adds /srv/c; b/ holds a name /srv has
+    // (kept) and so copies through the mount either way. Named --chown always mounts.
+    const dockerfile = (chown: string) =>
+      [
+        from,
+        "RUN mkdir -p /srv && echo old > /srv/kept && chown 1000:1001 /srv && chmod 2750 /srv",
+        `COPY --chown=${chown} a/ c /srv/`,
+        `COPY --chown=${chown} b/ /srv/`,
+        `COPY --chown=${chown} a/x /srv`,
+        "",
+      ].join("\n");
+    const { dir, root, ctx } = await setup({
+      "named.Dockerfile": dockerfile("root"),
+      "numeric.Dockerfile": dockerfile("0:0"),
+      "a/x": "x\n",
+      "a/y": "y\n",
+      c: "c\n",
+      "b/kept": "new\n",
+    });
+    const mounted = await reproducibleBuild(root, ctx, dir, "named");
+    const direct = await reproducibleBuild(root, ctx, dir, "numeric");
+    expect(direct.layers).toEqual(mounted.layers);
+    expect(direct.tree).toEqual(mounted.tree);
+    const out = direct.out;
+    expect(await readFile(path.join(out, "srv/kept"), "utf8")).toBe("new\n");
+    expect(await readFile(path.join(out, "srv/c"), "utf8")).toBe("c\n");
+    const srv = await lstat(path.join(out, "srv"));
+    expect([srv.mode & 0o7777, srv.uid, srv.gid]).toEqual([0o2750, 1000, 1001]);
+    await expectNoLeftovers(root);
+  });
+
   it("reads a COPY --from path that one layer alone has from that layer, with the tree a mounted view gives", async () => {
     const from = await fromBusybox();
     // A wildcard source is matched in a mounted view of the stage; a plain path that only the RUN

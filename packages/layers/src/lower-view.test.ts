@@ -57,6 +57,32 @@ describe("dirsAbove", () => {
     expect(dirsAbove(withXattr, "/srv/app")).toBeUndefined();
   });
 
+  it("with the names a step adds, takes a directory the lowers have when none of those names is there", async () => {
+    const lowers = await layers("mkdir -p srv && chown 1000:1001 srv && chmod 2750 srv && touch srv/new-in-hidden", "mkdir -p srv/old && touch srv/kept");
+    const srv = { rel: "srv", mode: 0o2750, uid: 1000, gid: 1001 };
+    expect(dirsAbove(lowers, "/srv", ["app", "x.txt"])).toEqual([srv]);
+    expect(dirsAbove(lowers, "/srv/app", ["x"])).toEqual([srv]);
+    // A name any merged lower has, in the newest or an older one, needs the mounted view.
+    expect(dirsAbove(lowers, "/srv", ["app", "kept"])).toBeUndefined();
+    expect(dirsAbove(lowers, "/srv", ["old"])).toBeUndefined();
+    // Without names (or with none) an existing path stays refused.
+    expect(dirsAbove(lowers, "/srv")).toBeUndefined();
+    expect(dirsAbove(lowers, "/srv", [])).toBeUndefined();
+    expect(dirsAbove(lowers, "/srv", ["a/b"])).toBeUndefined();
+  });
+
+  it("with names, counts a whiteout as there, and looks no deeper than an opaque dir", async () => {
+    expect(dirsAbove(await layers("mkdir srv && mknod srv/gone c 0 0", "mkdir -p srv/gone"), "/srv", ["gone"])).toBeUndefined();
+    const opaque = await layers("mkdir srv", "mkdir -p srv/hidden");
+    setXattr(path.join(opaque[0]!, "srv"), "trusted.overlay.opaque", Buffer.from("y"));
+    expect(dirsAbove(opaque, "/srv", ["hidden"])).toEqual([{ rel: "srv", mode: 0o755, uid: 0, gid: 0 }]);
+    // The path itself must be a plain directory without content xattrs.
+    expect(dirsAbove(await layers("touch srv"), "/srv", ["x"])).toBeUndefined();
+    const withXattr = await layers("mkdir srv");
+    setXattr(path.join(withXattr[0]!, "srv"), "user.note", Buffer.from("kept"));
+    expect(dirsAbove(withXattr, "/srv", ["x"])).toBeUndefined();
+  });
+
   it("agrees with an overlay mount of the same lowers", async () => {
     const lowers = await layers("mkdir -p a/b && chmod 700 a && mknod gone c 0 0", "mkdir -p a/b/c gone/x && touch a/f");
     const root = await scratch.dir();

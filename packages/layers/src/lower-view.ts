@@ -19,12 +19,32 @@ export interface DirAbove {
  * upper format, newest first), outermost first, when the path itself is not there and is reached
  * through plain directories only. Undefined when the path exists, or when a symlink, a
  * non-directory or a directory with content xattrs is on the way: those need the mounted view.
+ *
+ * `namesAdded`: the names a step makes directly in `containerPath`. With them the path may be a
+ * plain directory of the view already, and is then the last of the directories given, as long as
+ * no lower that shows through it has anything (a whiteout included) at any of those names.
  */
-export function dirsAbove(lowers: readonly string[], containerPath: string): DirAbove[] | undefined {
+export function dirsAbove(lowers: readonly string[], containerPath: string, namesAdded?: readonly string[]): DirAbove[] | undefined {
   const { names, entries } = entriesAlong(lowers, containerPath);
-  if (names.length === 0 || entries.length === names.length) return undefined;
+  if (names.length === 0) return undefined;
+  if (entries.length === names.length && !addsOnlyNewNames(lowers, entries[entries.length - 1]!, namesAdded)) return undefined;
   if (entries.some((entry) => !entry.stat.isDirectory() || entryXattrs(path.join(lowers[entry.from]!, entry.rel)).xattrs)) return undefined;
   return entries.map(({ rel, stat }) => ({ rel, mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid }));
+}
+
+/**
+ * Whether making `names` in the directory `dir` of the view only adds: no lower merged into it has
+ * an entry there. A whiteout counts as one: over it, overlayfs makes a new directory opaque.
+ */
+function addsOnlyNewNames(lowers: readonly string[], dir: MergedEntry, names: readonly string[] | undefined): boolean {
+  if (names === undefined || names.length === 0 || !dir.stat.isDirectory()) return false;
+  for (const name of names) {
+    if (name === "" || name === "." || name === ".." || name.includes("/")) return false;
+    for (let index = dir.from; index < dir.to; index++) {
+      if (lstatOrUndefined(path.join(lowers[index]!, dir.rel, name))) return false;
+    }
+  }
+  return true;
 }
 
 /**

@@ -45,20 +45,21 @@ export async function prepareLayerStep(runner: StageRunner, step: PlannedStep, b
 
 /**
  * Runs `work` on a snapshot of `diffIDs` and commits what it changed as a layer (none when `work`
- * says so). `addsOnlyUnder`: the step only creates files at or below this container path; when
- * the layers lack it (and reach it through plain directories), the step writes the layer dir
- * itself, unmounted (see @tsbuild/layers' upper-snapshot.ts), and is handed a digest to tell
- * what it writes, so that the commit need not read the layer back.
+ * says so). `addsOnlyUnder`: the step only creates files at or below this container path, and
+ * `namesAdded` are the names it makes directly in it when known; when the layers lack the path,
+ * or have it as a directory without those names (and reach it through plain directories), the
+ * step writes the layer dir itself, unmounted (see @tsbuild/layers' upper-snapshot.ts), and is
+ * handed a digest to tell what it writes, so that the commit need not read the layer back.
  */
 async function onSnapshot(
   runner: StageRunner,
   diffIDs: readonly string[],
   work: (snapshot: Snapshot, digest: ChangesetDigest | undefined) => Promise<boolean>,
-  addsOnlyUnder?: string,
+  addsOnlyUnder?: { path: string; namesAdded?: readonly string[] },
 ): Promise<LayerInfo | undefined> {
   await ensureLayers(runner, diffIDs);
   const lowers = [...diffIDs].reverse().map((d) => runner.store.layerDir(d));
-  const dirs = addsOnlyUnder !== undefined ? dirsAbove(lowers, addsOnlyUnder) : undefined;
+  const dirs = addsOnlyUnder !== undefined ? dirsAbove(lowers, addsOnlyUnder.path, addsOnlyUnder.namesAdded) : undefined;
   const snapshot = dirs ? await prepareUpperSnapshot(runner.store.paths.snapshots, dirs) : await runner.snapshotter.prepare(lowers, runner.store.paths.snapshots);
   // SOURCE_DATE_EPOCH clamps the layer dir's times after the step: that layer is hashed from the dir.
   const sourceDateEpoch = runner.options.sourceDateEpoch;
@@ -204,6 +205,13 @@ async function prepareCopy(runner: StageRunner, step: PlannedStep, instruction: 
   // A plain COPY only adds files at or below its destination. ADD may fetch or unpack, heredocs
   // and --chown by name read the image: those keep the mounted view.
   const addsOnlyUnder = instruction.kind === "copy" && instruction.heredocs.length === 0 && (instruction.chown === undefined || NUMERIC_CHOWN.test(instruction.chown)) ? dest : undefined;
+  // What a context COPY makes directly in its destination: a file source's name, a dir source's
+  // entries. Where the destination is a directory already, that copy can still skip the mount
+  // when none of these names is there (see dirsAbove). --parents and --exclude leave it mounted.
+  const namesAdded =
+    contextSelection && !instruction.parents && exclude === undefined
+      ? contextSelection.flatMap((source) => (source.stat.type === "dir" ? (context!.index!.childNames(source.rel) ?? []) : [source.name]))
+      : undefined;
   return {
     inputs,
     execute: (_ref, diffIDs) =>
@@ -224,7 +232,7 @@ async function prepareCopy(runner: StageRunner, step: PlannedStep, instruction: 
           await source.release();
         }
         return true;
-      }, addsOnlyUnder),
+      }, addsOnlyUnder !== undefined ? { path: addsOnlyUnder, namesAdded } : undefined),
   };
 }
 
