@@ -2,13 +2,13 @@
 // at best for disk I/O, hashing, compression and walking a tree.
 import { createHash, randomFillSync } from "node:crypto";
 import { spawn } from "node:child_process";
-import { statSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { rm } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
-import { run } from "./measure.mjs";
+import { run, spawnCollect } from "./measure.mjs";
 
 const MiB = 1024 * 1024;
 
@@ -77,6 +77,53 @@ export async function statWalk(dir) {
   return { seconds: samples[2], entries };
 }
 
+/** Median wall time of `count` runs of a command, after one warm-up run. */
+async function medianSeconds(count, file, argv, options) {
+  const samples = [];
+  for (let i = 0; i <= count; i++) {
+    const { seconds, result } = await timed(() => spawnCollect(file, argv(i), options));
+    if (result.code !== 0) throw new Error(`${file} ${argv(i).join(" ")} exited with ${result.code}:\n${result.output}`);
+    if (i > 0) samples.push(seconds);
+  }
+  return samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)];
+}
+
+/**
+ * The floor of any tsbuild command: this Node.js running an empty script (NODE_EXTRA_CA_CERTS
+ * unset, as tsbuild's launcher leaves it until a verified HTTPS connection).
+ */
+async function nodeStart(scratchDir) {
+  const script = path.join(scratchDir, "empty.mjs");
+  writeFileSync(script, "");
+  const { NODE_EXTRA_CA_CERTS: _unused, ...env } = process.env;
+  try {
+    return await medianSeconds(7, process.execPath, () => [script], { env });
+  } finally {
+    await rm(script, { force: true });
+  }
+}
+
+/**
+ * The floor of a RUN step's runtime: `runc run` of `busybox true` in a plain directory, with
+ * `runc spec`'s default mounts and namespaces (those of a RUN, /sys/fs/cgroup included).
+ */
+async function runcTrue(scratchDir) {
+  const bundle = path.join(scratchDir, "runc-true");
+  mkdirSync(path.join(bundle, "rootfs", "bin"), { recursive: true });
+  copyFileSync("/bin/busybox", path.join(bundle, "rootfs", "bin", "busybox"));
+  await run("runc", ["spec", "--bundle", bundle]);
+  const specFile = path.join(bundle, "config.json");
+  const spec = JSON.parse(readFileSync(specFile, "utf8"));
+  spec.process.terminal = false;
+  spec.process.args = ["/bin/busybox", "true"];
+  writeFileSync(specFile, JSON.stringify(spec));
+  try {
+    return await medianSeconds(9, "runc", (i) => ["--root", path.join(bundle, "state"), "run", "--bundle", bundle, `bench-true-${process.pid}-${i}`]);
+  } finally {
+    await rm(bundle, { recursive: true, force: true });
+  }
+}
+
 function hashThroughput(bytes, update) {
   const chunk = 1 * MiB;
   const started = process.hrtime.bigint();
@@ -104,6 +151,10 @@ export async function measureLimits({ scratchDir, tree, contexts, smoke, log }) 
   const read = await timed(() => run("dd", [`if=${ddFile}`, "of=/dev/null", "bs=1M", "iflag=direct"]));
   limits.diskReadMiBs = ddMiB / read.seconds;
   await rm(ddFile, { force: true });
+
+  log("limits: node start-up and runc run");
+  limits.nodeStartSeconds = await nodeStart(scratchDir);
+  limits.runcTrueSeconds = await runcTrue(scratchDir);
 
   log("limits: SHA-256");
   const data = randomFillSync(Buffer.alloc((smoke ? 32 : 256) * MiB));

@@ -39,6 +39,8 @@ const fmt = (value, unit) => {
 };
 /** Stat walks of small contexts take milliseconds: three decimals. */
 const fmtWalk = (walk) => `${walk.seconds.toFixed(3)} s`;
+/** Start-up floors are tens of milliseconds too (reports of runs before they were measured have none). */
+const fmtFloor = (seconds) => (seconds === undefined ? "–" : `${seconds.toFixed(3)} s`);
 const cell = (stats, unit) => (stats ? `${fmt(stats.median, unit)} (${fmt(stats.min, unit)}–${fmt(stats.max, unit)})` : "–");
 
 /** tsbuild median / peer median for one figure, or null. */
@@ -63,7 +65,10 @@ export function evaluateTargets(summary) {
       add("no-op rebuild ≤ 0.15 s", workload, `${fmt(ts.noop.median)} s${floor}`, "0.15 s", ts.noop.median <= 0.15);
       // The issue's second half of the no-op target: against BuildKit only.
       const noop = ratio(summary.results, workload, "noop", "docker");
-      if (noop !== null) add("no-op rebuild ≤ 0.5× docker", workload, `${noop.toFixed(2)}×`, "0.5×", noop <= 0.5);
+      // Node's own start-up is part of every tsbuild command; against a warm daemon it is a floor of this ratio.
+      const nodeFloor = summary.limits.nodeStartSeconds / summary.results[workload]?.docker?.noop?.median;
+      const floorNote = Number.isFinite(nodeFloor) ? `; node start-up alone ${nodeFloor.toFixed(2)}×` : "";
+      if (noop !== null) add("no-op rebuild ≤ 0.5× docker", workload, `${noop.toFixed(2)}×${floorNote}`, "0.5×", noop <= 0.5);
     }
     for (const peer of PEERS) {
       const change = ratio(summary.results, workload, "change", peer);
@@ -218,6 +223,8 @@ export function renderReport(summary, chartPath) {
     out.push(`| stat walk of the ${workload} context (\`find CTX -printf '%s %T@ %i\\n'\`, ${walk.entries.toLocaleString("en-US")} entries, warm) | ${fmtWalk(walk)} |`);
   }
   out.push(`| \`tsbuild --version\` (node start-up + CLI import) | ${cell(summary.versionStartup, "s")} s |`);
+  out.push(`| node start-up (an empty script; the floor of every tsbuild command) | ${fmtFloor(L.nodeStartSeconds)} |`);
+  out.push(`| \`runc run\` of \`busybox true\` (the runtime's share of a RUN step) | ${fmtFloor(L.runcTrueSeconds)} |`);
   out.push("");
   out.push("## Exact commands", "");
   out.push("```sh", "npm run build", summary.command, "```", "");
