@@ -4,7 +4,7 @@
 // the same run, prints a summary and (full runs) writes BENCHMARKS.md and the ratio chart.
 // See docs/benchmarks.md.
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rm, stat, statfs, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -77,8 +77,19 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
+/**
+ * Free space a run needs on the disk under the work dir, in GiB. At its peak, big-file has a 1 GiB
+ * file in its context, in a builder's store twice (the COPY and the RUN's copy-up), in its blobs
+ * and in two exported archives; 20 GiB leaves room for the registry, Docker's data and buildah's
+ * temp files beside that.
+ */
+const NEEDED_GIB = smoke ? 2 : 20;
+
 async function main() {
   await mkdir(work, { recursive: true });
+  const { bavail, bsize } = await statfs(work);
+  const freeGiB = (bavail * bsize) / 2 ** 30;
+  if (freeGiB < NEEDED_GIB) throw new Error(`${work} has ${freeGiB.toFixed(1)} GiB free; the ${smoke ? "smoke run" : "full run"} needs ${NEEDED_GIB} GiB (big-file's 1 GiB file is in every builder's store, blobs and archives): free some or pass --work on a bigger disk`);
   workFs = await journaledWorkDir(work, path.join(workRoot, `run-${process.pid}.ext4`), log);
   await mkdir(cacheDir, { recursive: true });
   const runLog = path.join(work, "bench.log");
@@ -162,6 +173,7 @@ async function main() {
           if (builder.name === "tsbuild") process.exitCode = 1;
         } finally {
           await builder.dropStore().catch((error) => log(`dropping ${builder.name}'s store: ${error.message}`));
+          await workFs.trim().catch((error) => log(`trimming the work dir: ${error.message}`));
         }
       }
     }

@@ -37,13 +37,15 @@ export async function onExt4WithoutJournal(dir) {
  * every file it creates (recently_deleted() in fs/ext4/ialloc.c): after a builder's store was
  * deleted, creating files near it was up to 10x slower for minutes (a shell loop creating 2,000
  * files: 0.06 s on a journaled ext4, 0.6-0.8 s there). That measures the disk's set-up and the
- * order of the builders, not the builders. Returns a description for the report;
- * `release()` deletes the image, unmounting it first unless the work dir's removal already did.
+ * order of the builders, not the builders. Returns a description for the report; `trim()` frees
+ * the disk blocks of deleted files; `release()` deletes the image, unmounting it first unless the
+ * work dir's removal already did.
  */
 export async function journaledWorkDir(work, image, log) {
-  if (!(await onExt4WithoutJournal(work))) return { note: undefined, release: async () => {} };
+  const asItIs = { trim: async () => {}, release: async () => {} };
+  if (!(await onExt4WithoutJournal(work))) return { note: undefined, ...asItIs };
   if (process.getuid?.() !== 0) {
-    return { note: "ext4 without a journal, used as it is (a journaled loop file system needs root): cold builds after a deletion may be slower", release: async () => {} };
+    return { note: "ext4 without a journal, used as it is (a journaled loop file system needs root): cold builds after a deletion may be slower", ...asItIs };
   }
   log(`${work} is on ext4 without a journal: mounting a journaled ext4 on a loop device there (docs/benchmarks.md, "Work dir")`);
   try {
@@ -58,10 +60,18 @@ export async function journaledWorkDir(work, image, log) {
   } catch (error) {
     await rm(image, { force: true });
     log(`no loop file system (${error.message.split("\n")[0]}): the work dir stays as it is`);
-    return { note: "ext4 without a journal, used as it is (a loop mount failed): cold builds after a deletion may be slower", release: async () => {} };
+    return { note: "ext4 without a journal, used as it is (a loop mount failed): cold builds after a deletion may be slower", ...asItIs };
   }
   return {
     note: "a journaled ext4 (mkfs.ext4 defaults) on a loop device (direct I/O) over a sparse file, because the disk's ext4 has no journal (docs/benchmarks.md, \"Work dir\")",
+    /**
+     * Gives the disk back the blocks of what was deleted in the work dir: the sparse image only
+     * grows otherwise, and five repetitions of every builder's stores and archives outgrew the
+     * disk's free space (the loop file system then went read-only mid-run).
+     */
+    async trim() {
+      await run("fstrim", [work]);
+    },
     async release() {
       if ((await mountsUnder(work)).includes(work)) await run("umount", ["-l", work]);
       await rm(image, { force: true });
