@@ -23,6 +23,27 @@ async function reproducibleBuild(root: string, ctx: string, dir: string, name: s
   return { layers: done!.layers!.map((l) => l.diffID), tree: await treeManifest(out), out };
 }
 
+/**
+ * Builds `dockerfile(chown)` twice: with --chown=root, which reads the image's /etc/passwd and so
+ * copies through the overlay mount, and with --chown=0:0, which may write the layer dir directly.
+ * Same files, same metadata: the same layers and tree. Returns the second build's output dir.
+ */
+async function sameLayerMountedOrNot(dockerfile: (chown: string) => string, files: Record<string, string>): Promise<string> {
+  const { dir, root, ctx } = await setup({ "named.Dockerfile": dockerfile("root"), "numeric.Dockerfile": dockerfile("0:0"), ...files });
+  const mounted = await reproducibleBuild(root, ctx, dir, "named");
+  const direct = await reproducibleBuild(root, ctx, dir, "numeric");
+  expect(direct.layers).toEqual(mounted.layers);
+  expect(direct.tree).toEqual(mounted.tree);
+  await expectNoLeftovers(root);
+  return direct.out;
+}
+
+/** /srv as the tests' RUN made it: owned by 1000:1001, set-group-ID, 0750. */
+async function expectSrvKept(out: string): Promise<void> {
+  const srv = await lstat(path.join(out, "srv"));
+  expect([srv.mode & 0o7777, srv.uid, srv.gid]).toEqual([0o2750, 1000, 1001]);
+}
+
 describe("building images", () => {
   it("builds RUN, COPY, WORKDIR, USER and ENV into a real image, and a no-op rebuild runs nothing", async () => {
     const from = await fromBusybox();
@@ -284,21 +305,12 @@ describe("building images", () => {
 
   it("writes a COPY into a new path without a mount, with the layer a mounted COPY makes", async () => {
     const from = await fromBusybox();
-    // --chown by name reads the image's /etc/passwd, so it copies through the overlay mount;
-    // numeric --chown writes the layer dir directly. Same files, same metadata: same layer.
     const dockerfile = (chown: string) =>
       [from, "RUN mkdir -p /srv && chown 1000:1001 /srv && chmod 2750 /srv", `COPY --chown=${chown} a/ b/ /srv/app/`, `COPY --chown=${chown} a/x /srv/one/x`, ""].join("\n");
-    const { dir, root, ctx } = await setup({ "named.Dockerfile": dockerfile("root"), "numeric.Dockerfile": dockerfile("0:0"), "a/x": "from a\n", "a/y": "y\n", "b/x": "from b\n" });
-    const mounted = await reproducibleBuild(root, ctx, dir, "named");
-    const direct = await reproducibleBuild(root, ctx, dir, "numeric");
-    expect(direct.layers).toEqual(mounted.layers);
-    expect(direct.tree).toEqual(mounted.tree);
+    const out = await sameLayerMountedOrNot(dockerfile, { "a/x": "from a\n", "a/y": "y\n", "b/x": "from b\n" });
     // The later source wins a name both have; /srv keeps its owner and set-group-ID mode.
-    const out = direct.out;
     expect(await readFile(path.join(out, "srv/app/x"), "utf8")).toBe("from b\n");
-    const srv = await lstat(path.join(out, "srv"));
-    expect([srv.mode & 0o7777, srv.uid, srv.gid]).toEqual([0o2750, 1000, 1001]);
-    await expectNoLeftovers(root);
+    await expectSrvKept(out);
   });
 
   it("writes a COPY of new names into an existing directory without a mount, with the layer a mounted COPY makes", async () => {
@@ -314,24 +326,10 @@ describe("building images", () => {
         `COPY --chown=${chown} a/x /srv`,
         "",
       ].join("\n");
-    const { dir, root, ctx } = await setup({
-      "named.Dockerfile": dockerfile("root"),
-      "numeric.Dockerfile": dockerfile("0:0"),
-      "a/x": "x\n",
-      "a/y": "y\n",
-      c: "c\n",
-      "b/kept": "new\n",
-    });
-    const mounted = await reproducibleBuild(root, ctx, dir, "named");
-    const direct = await reproducibleBuild(root, ctx, dir, "numeric");
-    expect(direct.layers).toEqual(mounted.layers);
-    expect(direct.tree).toEqual(mounted.tree);
-    const out = direct.out;
+    const out = await sameLayerMountedOrNot(dockerfile, { "a/x": "x\n", "a/y": "y\n", c: "c\n", "b/kept": "new\n" });
     expect(await readFile(path.join(out, "srv/kept"), "utf8")).toBe("new\n");
     expect(await readFile(path.join(out, "srv/c"), "utf8")).toBe("c\n");
-    const srv = await lstat(path.join(out, "srv"));
-    expect([srv.mode & 0o7777, srv.uid, srv.gid]).toEqual([0o2750, 1000, 1001]);
-    await expectNoLeftovers(root);
+    await expectSrvKept(out);
   });
 
   it("reads a COPY --from path that one layer alone has from that layer, with the tree a mounted view gives", async () => {
