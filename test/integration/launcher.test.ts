@@ -1,10 +1,12 @@
 // The `tsbuild` program itself (packages/cli/bin/tsbuild.cjs): V8's code cache for the one-file
-// CLI, kept per command under $XDG_CACHE_HOME/tsbuild and rebuilt when it is unusable.
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+// CLI, kept per command under $XDG_CACHE_HOME/tsbuild, rebuilt when it is unusable or when a long
+// run compiled much more than it holds.
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeScratchDir } from "../support/scratch.js";
 import { runTsbuild } from "../support/tsbuild.js";
+import { fromBusybox } from "./helpers.js";
 
 describe("the tsbuild program", () => {
   it("keeps V8's code cache per command, reuses it, and replaces one it cannot use", async () => {
@@ -40,6 +42,31 @@ describe("the tsbuild program", () => {
     expect(third.stdout).toBe(first.stdout);
     expect((await readFile(path.join(cacheDir, versionCache!))).toString()).not.toBe("not a code cache");
   });
+
+  it("makes a command's cache again after a long run that compiled more than the run that made it", async () => {
+    const dir = await makeScratchDir("tsbuild-launcher-");
+    const env = { XDG_CACHE_HOME: dir };
+    const ctx = path.join(dir, "ctx");
+    await mkdir(ctx);
+    await writeFile(path.join(ctx, "Dockerfile"), `${await fromBusybox()}\nRUN sleep 1.2\n`);
+    const build = (...args: string[]) => runTsbuild(["build", ...args, ctx], { root: path.join(dir, "store"), cwd: dir, env });
+    const cacheOf = async () => {
+      const [name] = (await readdir(path.join(dir, "tsbuild"))).filter((f) => f.endsWith("-build.v8cache"));
+      return stat(path.join(dir, "tsbuild", name!));
+    };
+
+    // A build that fails at once compiles, and caches, little of the CLI.
+    expect((await build("-f", path.join(ctx, "missing.Dockerfile"))).code).not.toBe(0);
+    const little = await cacheOf();
+    // A build that runs steps for over a second compiles much more: its cache replaces that one.
+    const built = await build();
+    expect(built.code, built.stderr).toBe(0);
+    const more = await cacheOf();
+    expect(more.size).toBeGreaterThan(little.size * 1.1);
+    // A short run (the no-op rebuild) leaves the cache as it is.
+    expect((await build()).code).toBe(0);
+    expect((await cacheOf()).mtimeMs).toBe(more.mtimeMs);
+  }, 30_000);
 
   it("runs and exits where the cache dir cannot be made", async () => {
     const dir = await makeScratchDir("tsbuild-launcher-");

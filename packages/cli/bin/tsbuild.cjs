@@ -12,12 +12,19 @@
 // module compile cache would): compiling the 0.8 MB file and its functions anew costs 30-40 ms a
 // command (docs/decisions/0009). Without a usable cache the file is compiled as usual and the
 // cache written when the command ends; a cache that cannot be read or written is not an error.
+// A cache holds the functions its run compiled: one made by a run that did little (a build that
+// failed at once) is made again after a long run that compiled more of the CLI.
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
 const vm = require("node:vm");
 const { createRequire } = require("node:module");
 
+const started = Date.now();
+/** A run at least this long may remake a cache in use (making one takes a few ms). */
+const REMAKE_AFTER_MS = 1000;
+/** How much bigger the cache such a run makes must be to replace it: it compiled functions the old one lacks. */
+const REMAKE_GROWTH = 1.1;
 const bundle = path.join(__dirname, "..", "dist", "tsbuild.cjs");
 const source = fs.readFileSync(bundle, "utf8");
 const id = /^\/\/ tsbuild bundle ([0-9a-f]{64})\n/.exec(source)?.[1];
@@ -31,11 +38,15 @@ try {
   // none yet
 }
 const script = new vm.Script(`[function (exports, require, module, __filename, __dirname) {${source}\n}][0]`, { filename: bundle, cachedData });
-if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
+const cacheUsed = cachedData !== undefined && !script.cachedDataRejected;
+if (cacheFile) {
   process.once("exit", () => {
     // `tsbuild app` builds the context dir `app`: only command names make cache files.
     if (command !== "default" && !cli.exports.commandNames?.includes(command)) return;
+    if (cacheUsed && Date.now() - started < REMAKE_AFTER_MS) return;
     try {
+      const made = script.createCachedData();
+      if (cacheUsed && made.length < cachedData.length * REMAKE_GROWTH) return;
       makeDirs(cacheDir);
       // Caches of other builds of the CLI go once a day has passed without them being written.
       for (const old of fs.readdirSync(cacheDir)) {
@@ -43,7 +54,7 @@ if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
         if (old.endsWith(".v8cache") && !old.startsWith(id.slice(0, 16)) && Date.now() - fs.statSync(file).mtimeMs > 86_400_000) fs.rmSync(file, { force: true });
       }
       const temp = `${cacheFile}.${process.pid}`;
-      fs.writeFileSync(temp, script.createCachedData());
+      fs.writeFileSync(temp, made);
       fs.renameSync(temp, cacheFile);
     } catch {
       // read-only or full: the next command compiles again
