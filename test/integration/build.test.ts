@@ -332,6 +332,17 @@ describe("building images", () => {
     await expectSrvKept(out);
   });
 
+  it("runs on an image that holds the same layer twice (two steps that made the same change)", async () => {
+    const from = await fromBusybox();
+    // With SOURCE_DATE_EPOCH the two COPYs make byte-identical layers: the RUN's overlay must
+    // take that layer's dir once (overlayfs refuses a lower dir given twice).
+    const { dir, root, ctx } = await setup({ "same.Dockerfile": [from, "COPY a.txt /etc/", "COPY a.txt /etc/", "RUN cat /etc/a.txt > /copied", ""].join("\n"), "a.txt": "a\n" });
+    const built = await reproducibleBuild(root, ctx, dir, "same");
+    expect(built.layers[2]).toBe(built.layers[1]);
+    expect(await readFile(path.join(built.out, "copied"), "utf8")).toBe("a\n");
+    await expectNoLeftovers(root);
+  });
+
   it("reads a COPY --from path that one layer alone has from that layer, with the tree a mounted view gives", async () => {
     const from = await fromBusybox();
     // A wildcard source is matched in a mounted view of the stage; a plain path that only the RUN

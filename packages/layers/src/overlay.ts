@@ -35,8 +35,13 @@ export async function unmountOverlay(mountpoint: string): Promise<void> {
  * Each lower gets a short symlink dir/l/N and mount runs in dir/l with relative names, as
  * Docker's overlay2 does, so the option string stays far below one page even for deep chains.
  * Mounting again over an existing dir (a working container's) keeps its upper and work dirs.
+ *
+ * An image may hold the same layer twice (two steps that made the same change in the same
+ * second); overlayfs refuses a dir given twice (ELOOP). Only the newest of them is mounted: an
+ * older copy shows nothing the newer one does not already show or hide.
  */
-export async function mountOverlay(lowers: readonly string[], dir: string): Promise<{ merged: string; upper: string }> {
+export async function mountOverlay(allLowers: readonly string[], dir: string): Promise<{ merged: string; upper: string }> {
+  const lowers = [...new Set(allLowers.map((lower) => path.resolve(lower)))];
   if (lowers.length > MAX_OVERLAY_LOWERS) {
     throw new Error(
       `cannot mount ${lowers.length} layers with overlayfs: the kernel stacks at most ${MAX_OVERLAY_LOWERS} lower layers; squash the base image or use the native snapshotter`,
@@ -50,12 +55,12 @@ export async function mountOverlay(lowers: readonly string[], dir: string): Prom
   await mkdir(upper, { mode: 0o755, recursive: true });
   await mkdir(path.join(dir, "work"), { recursive: true });
   await mkdir(merged, { recursive: true });
-  const sources = lowers.length > 0 ? lowers : [path.join(dir, "empty")];
+  const sources = lowers.length > 0 ? lowers : [path.resolve(dir, "empty")];
   if (lowers.length === 0) await mkdir(sources[0]!, { recursive: true }); // overlay needs one lower; scratch is an empty one
   const names: string[] = [];
   for (const [index, lower] of sources.entries()) {
     const name = index.toString(36);
-    await symlink(path.resolve(lower), path.join(links, name));
+    await symlink(lower, path.join(links, name));
     names.push(name);
   }
   const options = `lowerdir=${names.join(":")},upperdir=../upper,workdir=../work,${SELF_CONTAINED_UPPER}`;

@@ -92,7 +92,21 @@ describe("snapshotters", () => {
     expect((await readdir(snapshot.rootfs)).length).toBe(121);
     await snapshot.remove();
     expect(isMounted(snapshot.rootfs)).toBe(false);
-    await expect(overlaySnapshotter().prepare(Array(MAX_OVERLAY_LOWERS + 1).fill(lowers[0]), root)).rejects.toThrow(/at most 500 lower layers/);
+    // Distinct dirs: the same dir given twice is mounted once (next test).
+    const tooMany = Array.from({ length: MAX_OVERLAY_LOWERS + 1 }, (_, i) => path.join(deep, `missing-${i}`));
+    await expect(overlaySnapshotter().prepare(tooMany, root)).rejects.toThrow(/at most 500 lower layers/);
+  });
+
+  it("mounts a layer the chain holds twice once, showing what the chain shows", async () => {
+    const root = await scratch.dir();
+    sh(root, `mkdir -p base/etc same/etc other && echo base > base/etc/passwd && echo old > base/etc/motd && echo s > same/etc/app
+      mknod same/etc/motd c 0 0 && echo o > other/o`);
+    const [base, same, other] = ["base", "same", "other"].map((name) => path.join(root, name));
+    // Newest first: the same layer above and below another one, as two steps making the same change would leave it.
+    const twice = scratch.track(await overlaySnapshotter().prepare([same!, other!, same!, base!], root));
+    const once = scratch.track(await overlaySnapshotter().prepare([same!, other!, base!], root));
+    expect(await describeTree(twice.rootfs)).toEqual(await describeTree(once.rootfs));
+    expect((await readdir(path.join(twice.rootfs, "etc"))).sort()).toEqual(["app", "passwd"]);
   });
 
   it("starts from scratch with no lowers, and remove() is idempotent after commit", async () => {
