@@ -43,13 +43,17 @@ export class Tsbuild {
     return runMeasured(this.cli, [...args, workload.context], { scratchDir });
   }
 
-  /** A warm build (all cache hits) that writes the image: the CLI has no separate export command. */
+  /** `tsbuild save` of the stored image, as buildah pushes and docker saves theirs: no build runs. */
   exportOci(workload, dest, scratchDir) {
-    return this.build(workload, scratchDir, [`type=oci,dest=${dest}`]);
+    return this.save(workload, dest, "oci-archive", scratchDir);
   }
 
   exportDocker(workload, dest, scratchDir) {
-    return this.build(workload, scratchDir, [`type=docker,dest=${dest}`]);
+    return this.save(workload, dest, "docker-archive", scratchDir);
+  }
+
+  save(workload, dest, format, scratchDir) {
+    return runMeasured(this.cli, ["save", "--root", this.root, "--format", format, "-o", dest, TAG(workload)], { scratchDir });
   }
 
   daemonPeakMiB() {

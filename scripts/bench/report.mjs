@@ -232,7 +232,7 @@ export function renderReport(summary, chartPath) {
     "Per builder and workload, in a fresh store each repetition (see `scripts/bench/builders.mjs`):",
     "",
     "- tsbuild: `packages/cli/bin/tsbuild.cjs build --root STORE --progress plain -f Dockerfile.tsbuild -t bench/W:latest CONTEXT`;",
-    "  exports are the same command, warm, with `-o type=oci,dest=X.tar` / `-o type=docker,dest=X.tar`.",
+    "  exports `tsbuild save --root STORE --format oci-archive|docker-archive -o X.tar bench/W:latest`.",
     "- buildah: `buildah --root R --runroot RR --storage-driver overlay bud --layers --runtime /usr/sbin/runc --network host --tls-verify=false --signature-policy P -f Dockerfile.buildah -t bench/W:latest CONTEXT`;",
     "  exports `buildah push bench/W:latest oci-archive:X.tar` / `docker-archive:X.tar:bench/W:latest`.",
     "- docker: a private `dockerd --data-root … --exec-root … -H unix://… --iptables=false --bridge=none`;",

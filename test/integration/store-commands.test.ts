@@ -1,4 +1,6 @@
-// `tsbuild images`, `rmi`, `prune` and `df` on a store filled by real builds through the CLI.
+// `tsbuild images`, `rmi`, `save`, `prune` and `df` on a store filled by real builds through the CLI.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { openStore } from "@tsbuild/store";
@@ -48,6 +50,8 @@ function section(text: string, title: string): string[] {
 
 const sum = (layers: { size: number }[]) => layers.reduce((total, l) => total + l.size, 0);
 const hex = (digest: string) => digest.slice("sha256:".length);
+const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
+const fileDigest = async (file: string) => sha256(await readFile(file));
 
 beforeAll(async () => {
   const dir = await makeScratchDir("tsbuild-store-cmds-", { untilFileEnds: true });
@@ -141,6 +145,41 @@ describe("store commands", () => {
     expect((await store.diskUsage()).totals.totalBytes).toBeLessThanOrEqual(limit);
   });
 
+  it("save writes a stored image without building: the same bytes as the build's outputs, to a file, a dir or stdout", async () => {
+    const out = path.dirname(root);
+    const saved = (name: string) => path.join(out, name);
+    // First save of layers no export has compressed yet: the OCI layout makes and keeps their gzip blobs.
+    ok(await tsbuild("save", "--format", "oci-archive", "-o", saved("saved-oci.tar"), "demo:b"));
+    ok(await tsbuild("save", "-o", saved("saved-docker.tar"), "demo:b"));
+    ok(await tsbuild("save", "--format", "oci-dir", "--output", saved("saved-layout"), "demo:b"));
+    const toStdout = ok(await tsbuild("save", "demo:b"));
+    const rebuilt = ok(await tsbuild("build", "-f", "b.Dockerfile", "-t", "demo:b", "-o", `type=oci,dest=${saved("built-oci.tar")}`, "-o", `type=docker,dest=${saved("built-docker.tar")}`, "."));
+    expect(rebuilt.stdout.trim()).toBe(imageB);
+    expect(await fileDigest(saved("saved-oci.tar"))).toBe(await fileDigest(saved("built-oci.tar")));
+    expect(await fileDigest(saved("saved-docker.tar"))).toBe(await fileDigest(saved("built-docker.tar")));
+    expect(sha256(toStdout.stdoutBytes)).toBe(await fileDigest(saved("built-docker.tar")));
+
+    const index = JSON.parse(await readFile(path.join(saved("saved-layout"), "index.json"), "utf8")) as { manifests: { digest: string; annotations: Record<string, string> }[] };
+    expect(index.manifests).toHaveLength(1);
+    expect(index.manifests[0]!.annotations["org.opencontainers.image.ref.name"]).toBe("b");
+    const manifest = JSON.parse(await readFile(path.join(saved("saved-layout"), "blobs/sha256", hex(index.manifests[0]!.digest)), "utf8")) as { config: { digest: string }; layers: { mediaType: string; digest: string }[] };
+    expect(manifest.config.digest).toBe(imageB);
+    expect(manifest.layers.map((l) => l.mediaType)).toEqual(manifest.layers.map(() => "application/vnd.oci.image.layer.v1.tar+gzip"));
+    const blobs = await readdir(path.join(saved("saved-layout"), "blobs/sha256"));
+    expect(blobs.sort()).toEqual([hex(index.manifests[0]!.digest), hex(imageB), ...manifest.layers.map((l) => hex(l.digest))].sort());
+
+    // By digest the image has no name to carry: docker load then gives it none.
+    const byDigest = await tsbuild("save", "-o", saved("by-digest.tar"), `demo@${index.manifests[0]!.digest}`);
+    expect(ok(byDigest).stderr).toBe("");
+    const archived = (file: string) => JSON.parse(execFileSync("tar", ["-xOf", file, "manifest.json"]).toString()) as { RepoTags: string[] }[];
+    expect(archived(saved("by-digest.tar"))[0]!.RepoTags).toEqual([]);
+    expect(archived(saved("saved-docker.tar"))[0]!.RepoTags).toEqual(["demo:b"]);
+    const missing = await tsbuild("save", "-o", saved("missing.tar"), "demo:none");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`image "demo:none" is not in the local image store (${root})`);
+    await expect(readdir(out)).resolves.not.toContain("missing.tar");
+  });
+
   it("gives exit 2 and a clear message for bad arguments, and each command has help", async () => {
     const usage: [string[], RegExp][] = [
       [["prune", "-f", "--keep-storage", "lots"], /--keep-storage expects a size such as 10GB, 500MB or 1.5GiB, got "lots"/],
@@ -150,6 +189,8 @@ describe("store commands", () => {
       [["rmi"], /rmi needs <image\.\.\.>/],
       [["rmi", "demo:b", "Bad:Name"], /invalid image name "Bad:Name"/],
       [["df", "extra"], /unexpected argument: extra/],
+      [["save", "--format", "oci-dir", "demo:b"], /--format oci-dir needs --output DIR/],
+      [["save", "--format", "tar", "demo:b"], /invalid value for --format: "tar" \(choose from docker-archive, oci-archive, oci-dir\)/],
     ];
     const runs = await Promise.all(usage.map(([args]) => tsbuild(...args)));
     usage.forEach(([args, message], i) => {
@@ -163,6 +204,7 @@ describe("store commands", () => {
       ["rmi", "Remove image names (tags)"],
       ["prune", "--keep-storage"],
       ["df", "SHARED SIZE"],
+      ["save", "docker-archive (default; docker load reads it)"],
     ];
     const helps = await Promise.all(help.map(([command]) => tsbuild(command, "--help")));
     help.forEach(([, text], i) => expect(ok(helps[i]!).stdout).toContain(text));

@@ -10,6 +10,8 @@ export interface TsbuildRun {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
+  /** stdout as written (an archive, say). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -54,9 +56,10 @@ export function runTsbuild(args: readonly string[], options: TsbuildOptions): Pr
     child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
     child.on("error", reject);
-    child.on("close", (code, signal) =>
-      resolve({ code, signal, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() }),
-    );
+    child.on("close", (code, signal) => {
+      const stdoutBytes = Buffer.concat(stdout);
+      resolve({ code, signal, stdout: stdoutBytes.toString(), stdoutBytes, stderr: Buffer.concat(stderr).toString() });
+    });
     child.stdin.on("error", () => undefined); // the CLI may exit without reading its stdin
     child.stdin.end(options.input);
   });

@@ -1,4 +1,4 @@
-// `tsbuild images`, `rmi`, `prune` and `df`: looking at and tidying the local store.
+// `tsbuild images`, `rmi`, `save`, `prune` and `df`: looking at, writing out and tidying the local store.
 // The store root is `--root`, else TSBUILD_ROOT, else the default of DESIGN.md.
 // The store (and, for containers, @tsbuild/containers) is loaded by the handlers (`await import`).
 import type { ContainerRecord, ContainerUsage, VolumeUsage } from "@tsbuild/containers";
@@ -209,6 +209,36 @@ export const imagesCommand = defineCommand({
     const { images } = await store.diskUsage();
     const view = { quiet: args.quiet, digests: args.digests, noTrunc: args["no-trunc"] };
     process.stdout.write(renderImages(await matchingImages(images, args.reference), view, Date.now()));
+  },
+});
+
+/**
+ * `docker save`: a stored image to a file, or to standard output when that is not a terminal.
+ * No build runs: the layers are read from the store (and compressed once for an OCI layout).
+ */
+export const saveCommand = defineCommand({
+  name: "save",
+  describe: "Write an image of the local store to a docker archive (docker load) or an OCI layout",
+  positionals: [{ name: "image", required: true, describe: "NAME[:TAG] or NAME@sha256:… of an image (see tsbuild images)" }],
+  options: {
+    output: { type: "string", short: "o", describe: "Write to this file (a directory for oci-dir) instead of standard output" },
+    format: {
+      type: "string",
+      choices: ["docker-archive", "oci-archive", "oci-dir"],
+      describe: "docker-archive (default; docker load reads it), oci-archive (OCI layout tar, gzip layers) or oci-dir",
+    },
+  },
+  run: async (args) => {
+    const format = args.format ?? "docker-archive";
+    if (args.output === "") throw new UsageError("--output needs a path");
+    if (args.output === undefined && format === "oci-dir") throw new UsageError("--format oci-dir needs --output DIR");
+    if (args.output === undefined && process.stdout.isTTY) {
+      throw new UsageError("refusing to write an archive to a terminal: use --output FILE or redirect standard output");
+    }
+    const root = await storeRoot(args);
+    const { openStore } = await import("@tsbuild/store");
+    const { saveImage } = await import("@tsbuild/core");
+    await saveImage(await openStore(root), args.image, format, args.output ?? process.stdout);
   },
 });
 

@@ -5,6 +5,6 @@ export { build, BuildStepError, type BuildOptions, type BuildResult } from "./so
 export { parseOutputSpec, OutputSpecError, type OutputSpec } from "./solver/export.js";
 export type { BuildEvent, BuildEventListener, LayerSummary, StepRef } from "./solver/events.js";
 export { resolveImage, ImageNotFoundError, type ImageSource } from "./solver/image-source.js";
-export { exportImage, type ExportInput, type ExportResult } from "./solver/export.js";
+export { exportImage, saveImage, type ExportInput, type ExportResult, type SaveFormat } from "./solver/export.js";
 export { pullImage, pushToRegistry } from "./solver/distribution.js";
 export { parseCacheSpec, CacheSpecError, type CacheSpec } from "./solver/cache-transfer.js";

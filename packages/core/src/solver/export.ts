@@ -3,9 +3,10 @@
 // merged rootfs as a plain directory.
 import { readdir } from "node:fs/promises";
 import { mergeLayers } from "@tsbuild/layers";
-import { assembleImage, MediaTypes, writeDockerArchive, writeOciLayout, type ImageConfig, type ImageLayer, type OciImage } from "@tsbuild/oci";
+import { assembleImage, MediaTypes, writeDockerArchive, writeOciLayout, type ImageConfig, type ImageLayer, type OciImage, type WriteOciLayoutOptions } from "@tsbuild/oci";
 import { normalizeImageName, type Store } from "@tsbuild/store";
 import type { BuildEventListener } from "./events.js";
+import { ImageNotFoundError, localImage } from "./image-source.js";
 import { layerTars } from "./layer-io.js";
 
 export type OutputSpec =
@@ -74,7 +75,6 @@ export interface ExportResult {
 
 export async function exportImage(input: ExportInput): Promise<ExportResult> {
   const { store, config, diffIDs, emit } = input;
-  const tars = layerTars(store);
   // The local store keeps layers unpacked; its manifest names them by diffID, uncompressed.
   const local: ImageLayer[] = [];
   for (const diffID of diffIDs) {
@@ -98,15 +98,14 @@ export async function exportImage(input: ExportInput): Promise<ExportResult> {
     emit({ type: "export-start", output: label });
     switch (output.type) {
       case "oci": {
-        const image = await compressedImage(store, stored, tars.openTar);
         const refName = output.name ? tagOf(output.name) : tags[0] ? tagOf(tags[0]) : "latest";
-        await writeOciLayout(image, store, output.dest, { tar: output.tar, refName });
+        const image = await writeOciOutput(store, stored, output.dest, { tar: output.tar, refName });
         emit({ type: "export-done", output: label, durationMs: Date.now() - began, detail: image.manifestDigest });
         break;
       }
       case "docker": {
         const names = output.name ? [normalizeImageName(output.name)] : tags;
-        await writeDockerArchive(stored, tars, output.dest, { repoTags: names });
+        await writeDockerArchive(stored, layerTars(store), output.dest, { repoTags: names });
         emit({ type: "export-done", output: label, durationMs: Date.now() - began });
         break;
       }
@@ -119,6 +118,32 @@ export async function exportImage(input: ExportInput): Promise<ExportResult> {
     }
   }
   return { configDigest: stored.configDigest, manifestDigest: stored.manifestDigest, tags, pushNames };
+}
+
+/** An OCI layout (tar or dir) of a stored image, with gzip layers; returns the image as written. */
+async function writeOciOutput(store: Store, image: OciImage, dest: string | NodeJS.WritableStream, options: WriteOciLayoutOptions): Promise<OciImage> {
+  const compressed = await compressedImage(store, image, layerTars(store).openTar);
+  await writeOciLayout(compressed, store, dest, options);
+  return compressed;
+}
+
+/** What `tsbuild save` writes, in podman's names: a docker archive (docker load), an OCI layout as a tar or as a directory. */
+export type SaveFormat = "docker-archive" | "oci-archive" | "oci-dir";
+
+/**
+ * Writes an image of the local store to `dest` (a path, or a stream for the archives) without
+ * building anything, as `docker save` does. A name keeps its tag in the archive (RepoTags, or the
+ * OCI ref name); a `name@sha256:…` ref has none. Returns the image as written.
+ */
+export async function saveImage(store: Store, ref: string, format: SaveFormat, dest: string | NodeJS.WritableStream): Promise<OciImage> {
+  const image = await localImage(store, ref);
+  if (!image) throw new ImageNotFoundError(`image ${JSON.stringify(ref)} is not in the local image store (${store.root}); 'tsbuild images' lists what is there`);
+  const name = ref.includes("@") ? undefined : normalizeImageName(ref);
+  if (format === "docker-archive") {
+    await writeDockerArchive(image, layerTars(store), dest, { repoTags: name ? [name] : [] });
+    return image;
+  }
+  return writeOciOutput(store, image, dest, { tar: format === "oci-archive", ...(name ? { refName: tagOf(name) } : {}) });
 }
 
 /** The image with gzip layers: each layer compressed once (in parallel) and its blob kept in the store. */
