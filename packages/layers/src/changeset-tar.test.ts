@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readdirSync, readlinkSync } from "node:fs";
-import { lstat, mkdir, truncate, writeFile } from "node:fs/promises";
+import { lstat, mkdir, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { applyChangeset } from "./apply-changeset.js";
@@ -199,6 +199,18 @@ describe("changesetTar on a hand-made upper dir", () => {
       new RegExp(`^${file} changed size while it was archived \\(${5 * MiB} bytes expected, \\d+ read\\)$`),
     );
     expect(fdsOpenOn(file)).toEqual([]);
+  });
+
+  it("reads files without updating their access time, as the owner (root) may", async () => {
+    const upper = await scratch.dir();
+    const file = path.join(upper, "f.txt");
+    await writeFile(file, "content\n");
+    // An atime before the mtime: relatime would move it to now on the first read.
+    const past = new Date("2001-02-03T04:05:06Z");
+    await utimes(file, past, new Date());
+    const entries = await readWithTarStream(await collect(changesetTar(upper)));
+    expect(entries.map((e) => e.name)).toEqual(["f.txt"]);
+    expect((await stat(file)).atime).toEqual(past);
   });
 
   it("fails the stream on a regular file named like a whiteout", async () => {
