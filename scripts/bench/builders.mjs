@@ -36,9 +36,8 @@ export class Tsbuild {
     return this.build(workload, scratchDir);
   }
 
-  build(workload, scratchDir, outputs = []) {
+  build(workload, scratchDir) {
     const args = ["build", "--root", this.root, "--progress", "plain", "-f", workload.dockerfiles.tsbuild, "-t", TAG(workload)];
-    for (const output of outputs) args.push("-o", output);
     // The program as users run it (its #! line), not `node FILE`: see docs/decisions/0008.
     return runMeasured(this.cli, [...args, workload.context], { scratchDir });
   }

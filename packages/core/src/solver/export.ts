@@ -1,6 +1,7 @@
 // Outputs of a build: the local image store (always; tagged with -t), an OCI
 // layout (dir or tar, gzip layers), a docker archive (docker load), and the
-// merged rootfs as a plain directory.
+// merged rootfs as a plain directory. `tsbuild save` writes the same archives
+// of an image already in the store.
 import { readdir } from "node:fs/promises";
 import { mergeLayers } from "@tsbuild/layers";
 import { assembleImage, MediaTypes, writeDockerArchive, writeOciLayout, type ImageConfig, type ImageLayer, type OciImage, type WriteOciLayoutOptions } from "@tsbuild/oci";
