@@ -178,6 +178,10 @@ describe("store commands", () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(`image "demo:none" is not in the local image store (${root})`);
     await expect(readdir(out)).resolves.not.toContain("missing.tar");
+    const nowhere = path.join(out, "no-such-dir", "x.tar");
+    const unwritable = await tsbuild("save", "-o", nowhere, "demo:b");
+    expect(unwritable.code).toBe(1);
+    expect(unwritable.stderr).toBe(`tsbuild: cannot write ${nowhere}: no such file or directory\n`);
   });
 
   it("gives exit 2 and a clear message for bad arguments, and each command has help", async () => {
@@ -190,6 +194,7 @@ describe("store commands", () => {
       [["rmi", "demo:b", "Bad:Name"], /invalid image name "Bad:Name"/],
       [["df", "extra"], /unexpected argument: extra/],
       [["save", "--format", "oci-dir", "demo:b"], /--format oci-dir needs --output DIR/],
+      [["save", "-o", "x.tar", "Bad:Name"], /invalid image name "Bad:Name"/],
       [["save", "--format", "tar", "demo:b"], /invalid value for --format: "tar" \(choose from docker-archive, oci-archive, oci-dir\)/],
     ];
     const runs = await Promise.all(usage.map(([args]) => tsbuild(...args)));

@@ -235,6 +235,7 @@ export const saveCommand = defineCommand({
     if (args.output === undefined && process.stdout.isTTY) {
       throw new UsageError("refusing to write an archive to a terminal: use --output FILE or redirect standard output");
     }
+    if (!args.image.includes("@")) await imageName(args.image); // a bad name is a usage error, not a missing image
     const root = await storeRoot(args);
     const { openStore } = await import("@tsbuild/store");
     const { saveImage } = await import("@tsbuild/core");

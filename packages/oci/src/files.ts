@@ -11,8 +11,11 @@ export interface AtomicFileSink {
   stream: Writable;
   /** fsync the temp file, rename it to the target, fsync the directory. */
   commit(): Promise<void>;
-  /** Remove the temp file (after an error). */
-  abort(): Promise<void>;
+  /**
+   * Removes the temp file after `error`, and returns the error to throw: one from creating,
+   * writing or renaming the file names the target the caller asked for, not the temp file.
+   */
+  abort(error: unknown): Promise<unknown>;
 }
 
 export async function fsyncPath(p: string): Promise<void> {
@@ -34,9 +37,14 @@ export function atomicFileSink(target: string): AtomicFileSink {
       await rename(temp, target);
       await fsyncPath(path.dirname(target));
     },
-    async abort() {
+    async abort(error) {
       stream.destroy();
       await rm(temp, { force: true });
+      const e = error as NodeJS.ErrnoException & { dest?: string };
+      if (typeof e?.code !== "string" || (e.path !== temp && e.path !== target && e.dest !== target)) return error;
+      // "ENOENT: no such file or directory, open '…tmp-…'" -> "no such file or directory"
+      const reason = e.message.replace(/^[A-Z0-9]+: /, "").replace(/, \w+ '.*$/s, "");
+      return Object.assign(new Error(`cannot write ${target}: ${reason}`, { cause: error }), { code: e.code });
     },
   };
 }
@@ -53,7 +61,6 @@ export async function writeFileAtomic(
     await pipeline([input, ...transforms, sink.stream]);
     await sink.commit();
   } catch (e) {
-    await sink.abort();
-    throw e;
+    throw await sink.abort(e);
   }
 }

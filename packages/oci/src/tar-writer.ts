@@ -33,6 +33,9 @@ export async function writeTar(
   const sink: AtomicFileSink | undefined = typeof dest === "string" ? atomicFileSink(dest) : undefined;
   const out = sink ? sink.stream : (dest as NodeJS.WritableStream);
   const piped = pipeline(pack, out);
+  // Awaited after fill; until then a failing destination (no such dir, a closed pipe) must not
+  // count as an unhandled rejection, which would end the process.
+  piped.catch(() => undefined);
   const writer: TarEntryWriter = {
     addBytes: (name, bytes) =>
       new Promise<void>((resolve, reject) => {
@@ -49,8 +52,8 @@ export async function writeTar(
     await sink?.commit();
   } catch (e) {
     pack.destroy(e as Error);
-    await piped.catch(() => undefined);
-    await sink?.abort();
-    throw e;
+    // When the destination failed first, fill only saw the destroyed pack: its error says why.
+    const failure = (await piped.then(() => undefined, (error: unknown) => error)) ?? e;
+    throw sink ? await sink.abort(failure) : failure;
   }
 }
