@@ -218,6 +218,11 @@ export class RegistryClient {
     return this.limit(async () => {
       const target = this.target(ref, descriptor.digest, `pull of blob ${descriptor.digest} from ${repositoryName(ref)}`);
       const verifier = new VerifyingStream(descriptor.digest, `blob ${descriptor.digest} from ${repositoryName(ref)}`, descriptor.size);
+      // A sink may start reading only after an await of its own (the store opens its temp file
+      // first); a feed that fails before then (a 404 answers fast) destroys the verifier with
+      // nobody listening, and an 'error' event without a listener would end the process. The
+      // sink still sees the error: a pipeline over a destroyed stream fails with it.
+      verifier.on("error", () => undefined);
       const sinkDone = sink(verifier);
       sinkDone.catch(() => undefined); // awaited below; this only stops an unhandled-rejection report
       let feedError: unknown;

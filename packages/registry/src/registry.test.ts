@@ -211,6 +211,22 @@ describe("push and pull", () => {
     expect(await leftovers(store)).toEqual([]);
   });
 
+  it("fails a missing blob as not found also when the sink starts reading late (no uncaught 'error' event)", async () => {
+    const digest = `sha256:${"0".repeat(64)}`;
+    const store = await scratchStore();
+    // The 404 arrives before this sink attaches to the stream, as it can with the store's putBlob
+    // (it opens its temp file first): the feed's failure must still reach the sink, as an error
+    // of its pipeline, not as an 'error' event nobody listens to (which vitest reports, and which
+    // ends the CLI).
+    const lateSink = async (stream: NodeJS.ReadableStream) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return store.putBlob(stream, { expectedDigest: digest });
+    };
+    const noBlob = await rejection(client.fetchBlob(ref("app/one"), { mediaType: MediaTypes.ociLayerGzip, digest, size: 3 }, lateSink));
+    expect(noBlob).toMatchObject({ kind: "not-found", object: digest });
+    expect(await leftovers(store)).toEqual([]);
+  });
+
   it("refuses a manifest whose digest is not the one pinned", async () => {
     const store = await scratchStore();
     const image = await makeImage(store, "pin check");
