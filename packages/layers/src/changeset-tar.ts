@@ -318,7 +318,8 @@ class ChangesetTarStream extends Readable {
 /**
  * Opens a file to archive without updating its access time: the first read of a file made since
  * its atime was set dirties its inode even with relatime, and a layer of 20,000 files would then
- * write back as many inodes. O_NOATIME needs the file's owner or CAP_FOWNER; others open plainly.
+ * write back as many inodes. O_NOATIME needs the file's owner or CAP_FOWNER (root has it): after
+ * the first refusal, this process opens files plainly, rather than try each twice.
  */
 let noAtime = constants.O_NOATIME;
 function openForArchive(file: string): number {
