@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { fixMallocThresholds, MNT_DETACH, mknod, mount, readDirectory, readXattrs, setXattr, STAT_FIELDS, StatField, syncFileSystem, umount } from "./index.js";
+import { copyFiles, fixMallocThresholds, MNT_DETACH, mknod, mount, readDirectory, readXattrs, setXattr, STAT_FIELDS, StatField, syncFileSystem, umount } from "./index.js";
 
 let dir: string;
 const mounted: string[] = [];
@@ -156,5 +156,68 @@ describe("syncFileSystem", () => {
     await expect(pending).resolves.toBeUndefined();
     await expect(syncFileSystem(path.join(dir, "data"))).resolves.toBeUndefined();
     await expect(syncFileSystem(path.join(dir, "missing"))).rejects.toMatchObject({ code: "ENOENT", syscall: "open", message: expect.stringContaining(path.join(dir, "missing")) });
+  });
+});
+
+describe("copyFiles", () => {
+  const attrs = { uid: 0, gid: 0, atimeMs: 1_000_000_123, mtimeMs: 1_234_567_890_750 };
+
+  test("copies each file with its owner, mode and times, and leaves their bytes one after another", async () => {
+    const files = [
+      { name: "plain", bytes: "plain\n", mode: 0o644, uid: 0, gid: 0 },
+      { name: "empty", bytes: "", mode: 0o600, uid: 0, gid: 0 },
+      // Bits a umask takes away, set-ID bits (which chown would clear) and another owner.
+      { name: "setuid", bytes: "x".repeat(5000), mode: 0o4777, uid: 1000, gid: 1001 },
+      { name: "sticky", bytes: "s", mode: 0o1775, uid: 0, gid: 7 },
+    ];
+    for (const file of files) writeFileSync(path.join(dir, file.name), file.bytes);
+    const content = Buffer.alloc(8192);
+    const lengths = await copyFiles(
+      files.map((file) => ({ ...attrs, ...file, source: path.join(dir, file.name), target: path.join(dir, `${file.name}.copy`) })),
+      content,
+    );
+    expect([...lengths]).toEqual(files.map((file) => file.bytes.length));
+    const all = files.map((file) => file.bytes).join("");
+    expect(content.subarray(0, all.length).toString() === all).toBe(true);
+    for (const file of files) {
+      const target = path.join(dir, `${file.name}.copy`);
+      const st = lstatSync(target);
+      expect(readFileSync(target, "utf8")).toBe(file.bytes);
+      expect({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs, atimeMs: st.atimeMs }, file.name).toEqual({
+        mode: file.mode,
+        uid: file.uid,
+        gid: file.gid,
+        mtimeMs: attrs.mtimeMs,
+        atimeMs: attrs.atimeMs,
+      });
+    }
+  });
+
+  test("a file past the room left in content is copied whole and reported as -1; the next one still fits", async () => {
+    writeFileSync(path.join(dir, "big"), Buffer.alloc(300_000, 1));
+    writeFileSync(path.join(dir, "small"), "after\n");
+    const content = Buffer.alloc(100_000);
+    const lengths = await copyFiles(
+      ["big", "small"].map((name) => ({ ...attrs, mode: 0o644, source: path.join(dir, name), target: path.join(dir, `${name}.copy`) })),
+      content,
+    );
+    expect([...lengths]).toEqual([-1, 6]);
+    expect(content.subarray(0, 6).toString()).toBe("after\n");
+    expect(readFileSync(path.join(dir, "big.copy")).equals(Buffer.alloc(300_000, 1))).toBe(true);
+  });
+
+  test("rejects with the first failure, naming the call and the path, and copies nothing after it", async () => {
+    writeFileSync(path.join(dir, "a"), "a");
+    writeFileSync(path.join(dir, "taken"), "already here");
+    const copy = (source: string, target: string) => ({ ...attrs, mode: 0o644, source: path.join(dir, source), target: path.join(dir, target) });
+    await expect(copyFiles([copy("a", "a1"), copy("a", "taken"), copy("a", "a2")], Buffer.alloc(64))).rejects.toMatchObject({
+      code: "EEXIST",
+      syscall: "open",
+      message: expect.stringContaining(path.join(dir, "taken")),
+    });
+    expect(readFileSync(path.join(dir, "a1"), "utf8")).toBe("a");
+    expect(readFileSync(path.join(dir, "taken"), "utf8")).toBe("already here");
+    expect(() => lstatSync(path.join(dir, "a2"))).toThrow(/ENOENT/);
+    await expect(copyFiles([copy("missing", "m")], Buffer.alloc(64))).rejects.toMatchObject({ code: "ENOENT", message: expect.stringContaining("missing") });
   });
 });

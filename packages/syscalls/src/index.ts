@@ -1,6 +1,6 @@
 // Linux system calls Node.js has no API for, from a small N-API addon (src/syscalls.c, compiled
 // by `npm run build` into dist/syscalls.node). Synchronous, each one or two system calls, but for
-// syncFileSystem, which waits for the disk off the main thread.
+// syncFileSystem and copyFiles, which work off the main thread.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
@@ -13,6 +13,7 @@ interface Addon {
   readDirectory(path: string, withXattrs: boolean): [string[], Float64Array, Float64Array?];
   fixMallocThresholds(bytes: number): boolean;
   syncFileSystem(path: string): Promise<void>;
+  copyFiles(paths: string, attrs: Float64Array, content: Buffer): Promise<Float64Array>;
 }
 
 /**
@@ -135,4 +136,43 @@ export function listMountPoints(): string[] {
  */
 export function syncFileSystem(path: string): Promise<void> {
   return load().syncFileSystem(path);
+}
+
+/** One file for copyFiles: a new file at `target` with `source`'s content and these attributes. */
+export interface FileCopy {
+  source: string;
+  target: string;
+  uid: number;
+  gid: number;
+  /** Permission and set-id bits. */
+  mode: number;
+  atimeMs: number;
+  mtimeMs: number;
+}
+
+/** Numbers per file in copyFiles' attributes. */
+const COPY_FIELDS = 5;
+
+/**
+ * Copies small files on libuv's thread pool, all in one hand-off: per file an open of the source,
+ * an exclusive create of the target (it must not exist), its content, then owner, mode and times
+ * (chown and chmod only where the new file differs). Each file's bytes are also left in `content`,
+ * one after another (the caller hashes them without reading the files again; it must not touch
+ * `content` until the promise settles). Resolves with each file's length in `content`, or -1 for
+ * one that no longer fit there (it grew since it was listed: read it back). Rejects with the first
+ * error (the files copied until then stay).
+ */
+export function copyFiles(files: readonly FileCopy[], content: Buffer): Promise<Float64Array> {
+  const attrs = new Float64Array(files.length * COPY_FIELDS);
+  let paths = "";
+  files.forEach((file, i) => {
+    paths += `${file.source}\0${file.target}\0`;
+    const at = i * COPY_FIELDS;
+    attrs[at] = file.uid;
+    attrs[at + 1] = file.gid;
+    attrs[at + 2] = file.mode;
+    attrs[at + 3] = file.atimeMs;
+    attrs[at + 4] = file.mtimeMs;
+  });
+  return load().copyFiles(paths, attrs, content);
 }

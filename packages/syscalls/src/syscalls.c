@@ -1,10 +1,11 @@
 // The Linux system calls Node.js has no API for: mount, umount, mknod and extended attributes;
 // and a directory's entries with their lstat in one call (fstatat relative to the directory);
-// and two libc settings, glibc's mmap and trim thresholds (js_fix_malloc_thresholds).
+// and two libc settings, glibc's mmap and trim thresholds (js_fix_malloc_thresholds); and a batch
+// of small files copied off the main thread in one hand-off (copyFiles, for COPY of a tree).
 // Without them every overlay mount, unmount, whiteout and xattr read was a process of
 // mount(8), umount(8), mknod(1), getfattr(1) or setfattr(1) (docs/decisions/0007).
 // Each function is synchronous and cheap (no data is copied but names and xattr values), but
-// syncFileSystem, which waits for the disk on libuv's thread pool and returns a promise; errors
+// syncFileSystem and copyFiles, which work on libuv's thread pool and return a promise; errors
 // are Error objects with Node's `code` (ENOENT, EBUSY, …) and `syscall`.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -460,6 +461,235 @@ static napi_value js_sync_file_system(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+// Per file of copyFiles' attrs: uid, gid, mode (permission and set-id bits), atime and mtime in ms.
+#define COPY_FIELDS 5
+// Where a file's content goes once the batch's buffer is full (its bytes are then not handed back).
+#define COPY_SCRATCH (64 << 10)
+
+struct copy_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref content_ref;
+  char *paths; // source\0target\0 per file
+  double *attrs;
+  double *copied;
+  size_t count;
+  unsigned char *content;
+  size_t capacity;
+  int err;
+  const char *failed;
+  const char *failed_path;
+};
+
+static int write_all(int fd, const unsigned char *bytes, size_t length) {
+  while (length > 0) {
+    ssize_t put = write(fd, bytes, length);
+    if (put < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    bytes += put, length -= (size_t)put;
+  }
+  return 0;
+}
+
+static struct timespec ms_to_timespec(double ms) {
+  double seconds = ms / 1000;
+  struct timespec ts = {(time_t)seconds, 0};
+  if ((double)ts.tv_sec > seconds) ts.tv_sec--; // before 1970: round down, nanoseconds stay positive
+  double rest = ms - (double)ts.tv_sec * 1000;
+  ts.tv_nsec = (long)(rest * 1000000);
+  if (ts.tv_nsec > 999999999) ts.tv_nsec = 999999999;
+  return ts;
+}
+
+// One file: its content into job->content at *cursor while it fits (else through scratch, and its
+// entry in job->copied is -1), then owner, mode and times. Returns -1 with job->err set.
+static int copy_one(struct copy_job *job, size_t i, const char *source, const char *target, unsigned char *scratch, size_t *cursor) {
+  const double *a = job->attrs + i * COPY_FIELDS;
+  uid_t uid = (uid_t)a[0];
+  gid_t gid = (gid_t)a[1];
+  mode_t mode = (mode_t)a[2];
+  int in = open(source, O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    job->err = errno, job->failed = "open", job->failed_path = source;
+    return -1;
+  }
+  int out = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
+  if (out < 0) {
+    job->err = errno, job->failed = "open", job->failed_path = target;
+    close(in);
+    return -1;
+  }
+  size_t start = *cursor;
+  int fits = 1, rc = -1;
+  for (;;) {
+    unsigned char *into = fits && *cursor < job->capacity ? job->content + *cursor : scratch;
+    size_t want = into == scratch ? COPY_SCRATCH : job->capacity - *cursor;
+    ssize_t got = read(in, into, want);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      job->err = errno, job->failed = "read", job->failed_path = source;
+      goto done;
+    }
+    if (got == 0) break;
+    if (write_all(out, into, (size_t)got) != 0) {
+      job->err = errno, job->failed = "write", job->failed_path = target;
+      goto done;
+    }
+    if (into == scratch) fits = 0;
+    else *cursor += (size_t)got;
+    // A regular file reads short only at its end: a small file takes one read, not two.
+    if ((size_t)got < want) break;
+  }
+  if (!fits) *cursor = start;
+  job->copied[i] = fits ? (double)(*cursor - start) : -1;
+  // A new file is its creator's, with the permission bits above less the umask: most need
+  // neither call. chown before chmod, which it would undo (chown clears the set-id bits).
+  struct stat st;
+  if (fstat(out, &st) != 0) {
+    job->err = errno, job->failed = "fstat", job->failed_path = target;
+    goto done;
+  }
+  if ((st.st_uid != uid || st.st_gid != gid) && fchown(out, uid, gid) != 0) {
+    job->err = errno, job->failed = "fchown", job->failed_path = target;
+    goto done;
+  }
+  if ((st.st_mode & 07777) != mode && fchmod(out, mode) != 0) {
+    job->err = errno, job->failed = "fchmod", job->failed_path = target;
+    goto done;
+  }
+  struct timespec times[2] = {ms_to_timespec(a[3]), ms_to_timespec(a[4])};
+  if (futimens(out, times) != 0) {
+    job->err = errno, job->failed = "futimens", job->failed_path = target;
+    goto done;
+  }
+  rc = 0;
+done:
+  close(in);
+  if (close(out) != 0 && rc == 0) {
+    job->err = errno, job->failed = "close", job->failed_path = target;
+    rc = -1;
+  }
+  return rc;
+}
+
+static void copy_execute(napi_env env, void *data) {
+  (void)env;
+  struct copy_job *job = data;
+  unsigned char *scratch = malloc(COPY_SCRATCH);
+  if (scratch == NULL) {
+    job->err = ENOMEM, job->failed = "malloc", job->failed_path = "";
+    return;
+  }
+  size_t cursor = 0;
+  const char *p = job->paths;
+  for (size_t i = 0; i < job->count; i++) {
+    const char *source = p;
+    const char *target = source + strlen(source) + 1;
+    p = target + strlen(target) + 1;
+    if (copy_one(job, i, source, target, scratch, &cursor) != 0) break;
+  }
+  free(scratch);
+}
+
+static void copy_complete(napi_env env, napi_status status, void *data) {
+  struct copy_job *job = data;
+  napi_value result, buffer;
+  void *bytes;
+  if (status != napi_ok) {
+    napi_value text;
+    napi_create_string_utf8(env, "syscalls: copyFiles was cancelled", NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, NULL, text, &result);
+    napi_reject_deferred(env, job->deferred, result);
+  } else if (job->err != 0) {
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->failed, job->failed_path));
+  } else if (napi_create_arraybuffer(env, job->count * sizeof(double), &bytes, &buffer) != napi_ok ||
+             napi_create_typedarray(env, napi_float64_array, job->count, buffer, 0, &result) != napi_ok) {
+    napi_value text;
+    napi_create_string_utf8(env, "syscalls: copyFiles could not make its result", NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, NULL, text, &result);
+    napi_reject_deferred(env, job->deferred, result);
+  } else {
+    if (job->count > 0) memcpy(bytes, job->copied, job->count * sizeof(double));
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  napi_delete_reference(env, job->content_ref);
+  napi_delete_async_work(env, job->work);
+  free(job->paths);
+  free(job->attrs);
+  free(job->copied);
+  free(job);
+}
+
+// copyFiles(paths, attrs, content) -> Promise<Float64Array>: on libuv's thread pool, copies each
+// file of `paths` ("source\0target\0" per file) to its new target (O_EXCL) with the owner, mode and
+// times of `attrs` (COPY_FIELDS per file). The files' bytes are left one after another in
+// `content`, which the caller must not touch until the promise settles; the result holds each
+// file's length there, or -1 for a file that no longer fit. Stops at the first error and rejects
+// with it (the files copied until then stay).
+static napi_value js_copy_files(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_typedarray_type type;
+  size_t fields;
+  void *attrs;
+  void *content;
+  size_t capacity;
+  if (napi_get_typedarray_info(env, argv[1], &type, &fields, &attrs, NULL, NULL) != napi_ok || type != napi_float64_array ||
+      fields % COPY_FIELDS != 0) {
+    napi_throw_type_error(env, NULL, "syscalls: copyFiles attrs must be a Float64Array of 5 numbers per file");
+    return NULL;
+  }
+  if (napi_get_buffer_info(env, argv[2], &content, &capacity) != napi_ok) {
+    napi_throw_type_error(env, NULL, "syscalls: copyFiles content must be a Buffer");
+    return NULL;
+  }
+  size_t length;
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "syscalls: copyFiles paths must be a string");
+    return NULL;
+  }
+  struct copy_job *job = calloc(1, sizeof *job);
+  size_t count = fields / COPY_FIELDS;
+  if (job != NULL) {
+    job->paths = malloc(length + 1);
+    job->attrs = malloc(fields * sizeof(double) + 1);
+    job->copied = calloc(count + 1, sizeof(double));
+  }
+  if (job == NULL || job->paths == NULL || job->attrs == NULL || job->copied == NULL) {
+    if (job != NULL) free(job->paths), free(job->attrs), free(job->copied);
+    free(job);
+    napi_throw_error(env, NULL, "syscalls: out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, argv[0], job->paths, length + 1, &length);
+  // Every file's two names must be there: the worker walks them by their terminating NULs.
+  size_t names = 0;
+  for (size_t i = 0; i < length; i++) names += job->paths[i] == '\0';
+  if (names != 2 * count) {
+    free(job->paths), free(job->attrs), free(job->copied), free(job);
+    napi_throw_type_error(env, NULL, "syscalls: copyFiles paths must hold a source and a target, each ending in \\0, per file");
+    return NULL;
+  }
+  memcpy(job->attrs, attrs, fields * sizeof(double));
+  job->count = count;
+  job->content = content;
+  job->capacity = capacity;
+  napi_value promise, name;
+  if (napi_create_reference(env, argv[2], 1, &job->content_ref) != napi_ok ||
+      napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "tsbuild:copyFiles", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, copy_execute, copy_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    free(job->paths), free(job->attrs), free(job->copied), free(job);
+    napi_throw_error(env, NULL, "syscalls: N-API call failed: copyFiles");
+    return NULL;
+  }
+  return promise;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor functions[] = {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
@@ -470,6 +700,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readDirectory", NULL, js_read_directory, NULL, NULL, NULL, napi_default, NULL},
       {"fixMallocThresholds", NULL, js_fix_malloc_thresholds, NULL, NULL, NULL, napi_default, NULL},
       {"syncFileSystem", NULL, js_sync_file_system, NULL, NULL, NULL, napi_default, NULL},
+      {"copyFiles", NULL, js_copy_files, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));
   return exports;

@@ -70,3 +70,34 @@ test("a copy into a new layer dir tells its digest every entry: the diffID its t
     else expect(result, c.name).toBeUndefined();
   }
 });
+
+test("a tree of many files, copied in batches, keeps every entry's bytes, owner, mode and times, and its digest", async () => {
+  // 9 dirs of 130 files (batches end mid-dir), a file too big for a batch halfway, hard links to
+  // files of earlier batches, symlinks among the files, odd modes and set times on files and dirs.
+  execFileSync("sh", ["-euc", `
+    for d in 1 2 3 4 5 6 7 8 9; do
+      mkdir -p t/d$d/sub
+      i=0; while [ $i -lt 130 ]; do head -c $((i * 97 + d)) /dev/urandom > t/d$d/f$i; i=$((i+1)); done
+      ln -s f1 t/d$d/link; echo "$d" > t/d$d/sub/leaf
+      touch -d @$((1600000000 + d)) t/d$d/sub
+    done
+    head -c 1200000 /dev/urandom > t/d5/big; ln t/d1/f3 t/d8/hard; ln t/d2/f4 t/d9/hard
+    chmod 4755 t/d3/f7; chmod 600 t/d4/f8; chmod 777 t/d6/f9; chmod 2775 t/d7; chown -R 1000:1001 t/d2
+    touch -d @1500000000.5 t/d1/f0 t/d6; touch -d @1400000000 t/d9 t`], { cwd: dir });
+  const stage: CopySourceRoot = { dir: path.join(dir, "t"), preserveOwner: true, label: "stage builder" };
+  const upper = path.join(dir, "upper");
+  await mkdir(upper);
+  const digest = ChangesetDigest.open(upper)!;
+  await copyIntoRootfs(stage, await selectSources(stage, ["/"], false), upper, { dest: "/app/", isDir: true }, { exclude: undefined, digest });
+  const result = digest.finish(); // sets the times of the dirs the copy made above /app
+  const tar = await buffer(changesetTar(upper));
+  expect(result).toEqual({ diffID: `sha256:${createHash("sha256").update(tar).digest("hex")}`, size: tar.length });
+  // Times in whole milliseconds: COPY sets the source's, cut to the millisecond (give or take the
+  // microsecond a Date's float loses: the copy's are rounded). The destination dir is the copy's own.
+  const describe = (root: string, toMs: (ms: number) => number) =>
+    execFileSync("sh", ["-c", `cd "${root}" && find . -mindepth 1 -printf '%p %y %m %U:%G %s %n %T@\\n' | sort && find . -type f -exec md5sum {} + | sort`], { encoding: "utf8" })
+      .replace(/ (\d+)\.(\d{3})(\d+)$/gm, (_match, s: string, ms: string, rest: string) => ` ${Number(s) * 1000 + toMs(Number(`${ms}.${rest}`))}`);
+  const copied = describe(path.join(upper, "app"), Math.round);
+  expect(copied.split("\n").length).toBeGreaterThan(2000);
+  expect(copied).toBe(describe(stage.dir, Math.floor));
+});

@@ -2,8 +2,8 @@
 // write them into a snapshot's rootfs with Docker's destination rules. The
 // snapshot's upper dir becomes the layer, so overlay decides what changed.
 import {
-  chmodSync, chownSync, closeSync, constants, createReadStream, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync,
-  lutimesSync, mkdirSync, openSync, readlinkSync, readSync, rmSync, symlinkSync, utimesSync, writeSync, type Stats,
+  chmodSync, chownSync, constants, createReadStream, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, rmSync,
+  symlinkSync, utimesSync, type Stats,
 } from "node:fs";
 import { chmod, chown, copyFile, lstat, readFile, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -11,6 +11,7 @@ import { PatternMatcher, type CopyInstruction, type Heredoc } from "@tsbuild/doc
 import { mkdirInRoot, resolveInRoot, resolveUser } from "@tsbuild/executor";
 import { isWhiteout, type ChangesetDigest, type WrittenEntryMeta } from "@tsbuild/layers";
 import { readDirectory, STAT_FIELDS } from "@tsbuild/syscalls";
+import { FileBatches } from "./file-batches.js";
 import { hasWildcard, matchComponent } from "./glob.js";
 import { compareBytes, EntryStat, entryStat, timeMs, type BuildContextIndex } from "./build-context.js";
 
@@ -193,33 +194,50 @@ export async function copyIntoRootfs(
   const destStat = lstatOrUndefined(destHost);
   // A destination dir this copy makes has no entries to check or replace until a first source is in.
   let destIsNew = destStat === undefined;
-  for (const source of selected) {
-    const destWasNew = destIsNew;
-    destIsNew = false;
-    const srcHost = path.join(root.dir, source.rel);
-    const exclude = options.exclude;
-    if (source.keep !== "") {
-      // --parents: the source keeps its path below the destination.
-      const target = await resolveInRoot(rootfs, path.posix.join(destination.dest, source.keep));
-      await ensureParents(rootfs, path.dirname(target), options);
-      options.digest?.parents(path.dirname(target));
-      await copyEntry(run, srcHost, source.stat, target, "");
-      continue;
+  try {
+    for (const source of selected) {
+      await copySource(run, source, rootfs, destination, { destHost, destStat, asDir, destWasNew: destIsNew });
+      destIsNew = false;
+      // Whatever a later source writes may replace what this one wrote: it must be there first.
+      await run.files.flush();
     }
-    if (source.stat.type === "dir") {
-      await ensureDir(rootfs, destination.dest, options);
-      options.digest?.parents(destHost);
-      await copyChildren(run, srcHost, destHost, "", destWasNew);
-      continue;
-    }
-    if (exclude?.matches(source.name)) continue;
-    const intoDir = asDir || destStat?.isDirectory() === true;
-    const target = intoDir ? path.join(destHost, source.name) : destHost;
-    if (intoDir) await ensureDir(rootfs, destination.dest, options);
-    else await ensureParents(rootfs, path.dirname(target), options);
-    options.digest?.parents(path.dirname(target));
-    await copyEntry(run, srcHost, source.stat, target, source.name);
+  } catch (error) {
+    await run.files.abandon();
+    throw error;
   }
+}
+
+async function copySource(
+  run: CopyRun,
+  source: SelectedSource,
+  rootfs: string,
+  destination: { dest: string; isDir: boolean },
+  { destHost, destStat, asDir, destWasNew }: { destHost: string; destStat: Stats | undefined; asDir: boolean; destWasNew: boolean },
+): Promise<void> {
+  const { root, options } = run;
+  const srcHost = path.join(root.dir, source.rel);
+  const exclude = options.exclude;
+  if (source.keep !== "") {
+    // --parents: the source keeps its path below the destination.
+    const target = await resolveInRoot(rootfs, path.posix.join(destination.dest, source.keep));
+    await ensureParents(rootfs, path.dirname(target), options);
+    options.digest?.parents(path.dirname(target));
+    await copyEntry(run, srcHost, source.stat, target, "");
+    return;
+  }
+  if (source.stat.type === "dir") {
+    await ensureDir(rootfs, destination.dest, options);
+    options.digest?.parents(destHost);
+    await copyChildren(run, srcHost, destHost, "", destWasNew);
+    return;
+  }
+  if (exclude?.matches(source.name)) return;
+  const intoDir = asDir || destStat?.isDirectory() === true;
+  const target = intoDir ? path.join(destHost, source.name) : destHost;
+  if (intoDir) await ensureDir(rootfs, destination.dest, options);
+  else await ensureParents(rootfs, path.dirname(target), options);
+  options.digest?.parents(path.dirname(target));
+  await copyEntry(run, srcHost, source.stat, target, source.name);
 }
 
 /** Writes heredoc bodies as files (`COPY <<EOF /dest`), named after their delimiter inside a directory destination. */
@@ -239,15 +257,16 @@ export async function writeHeredocs(heredocs: readonly Heredoc[], rootfs: string
 }
 
 /**
- * One COPY's shared state. A tree of small files is copied with synchronous file system calls,
- * in slices that end every few milliseconds to let the event loop turn (progress, Ctrl-C): on
- * the thread pool, the hand-offs of ~10 calls per file cost more than the calls themselves
- * (20,000 files: 20 s through the pool, 3 s like `cp -a` this way; docs/decisions/0005).
+ * One COPY's shared state. A tree is walked and its dirs and symlinks made with synchronous file
+ * system calls, in slices that end every few milliseconds to let the event loop turn (progress,
+ * Ctrl-C); its small files are copied on the thread pool in batches of hundreds, one hand-off
+ * each (a hand-off per call cost more than the calls: docs/decisions/0005 and 0015).
  */
 interface CopyRun {
   root: CopySourceRoot;
   options: CopyOptions;
   exclude: PatternMatcher | undefined;
+  files: FileBatches;
   /** The first copy of each multiply-linked source inode (later names link to it) and its metadata. */
   hardlinks: Map<number, { path: string; meta: WrittenEntryMeta }>;
   /** When the current slice of synchronous work ends (performance.now()). */
@@ -256,11 +275,11 @@ interface CopyRun {
 
 /** How long synchronous copying runs before the event loop gets a turn. */
 const SLICE_MS = 10;
-/** Files up to this size are read whole and written through one descriptor; bigger ones are copied by the kernel off the main thread. */
+/** Files up to this size are copied in batches, their bytes hashed from memory; bigger ones one by one by the kernel, and read back. */
 const SMALL_FILE = 1 << 20;
 
 function copyRun(root: CopySourceRoot, options: CopyOptions): CopyRun {
-  return { root, options, exclude: options.exclude, hardlinks: new Map(), sliceEnd: performance.now() + SLICE_MS };
+  return { root, options, exclude: options.exclude, files: new FileBatches(SMALL_FILE), hardlinks: new Map(), sliceEnd: performance.now() + SLICE_MS };
 }
 
 async function endOfSlice(run: CopyRun): Promise<void> {
@@ -303,21 +322,24 @@ async function copyEntry(run: CopyRun, src: string, st: EntryStat, dest: string,
   const gid = options.owner?.gid ?? (root.preserveOwner ? st.gid : 0);
   const mode = options.mode ?? st.mode & 0o7777;
   const { type } = st;
-  const atime = new Date(timeMs(st.atimeSec, st.atimeNsec));
-  const mtime = new Date(timeMs(st.mtimeSec, st.mtimeNsec));
-  const meta: WrittenEntryMeta = { mode, uid, gid, mtimeMs: mtime.getTime() };
+  const atimeMs = timeMs(st.atimeSec, st.atimeNsec);
+  const mtimeMs = timeMs(st.mtimeSec, st.mtimeNsec);
+  const meta: WrittenEntryMeta = { mode, uid, gid, mtimeMs };
   const existing = parentIsNew ? undefined : lstatOrUndefined(dest);
+  const { files } = run;
   if (type === "dir") {
     if (existing && !existing.isDirectory()) rmSync(dest, { recursive: true, force: true });
     const isNew = !existing?.isDirectory();
     if (isNew) mkdirSync(dest);
-    digest?.directory(dest, meta);
+    await files.then(() => digest?.directory(dest, meta));
     await endOfSlice(run);
     await copyChildren(run, src, dest, rel, isNew);
-    // After the contents, so that writing them does not change the directory's mtime again.
-    chownSync(dest, uid, gid);
-    chmodSync(dest, mode);
-    utimesSync(dest, atime, mtime);
+    // Once its files are in, so that writing them does not change the directory's mtime again.
+    await files.then(() => {
+      chownSync(dest, uid, gid);
+      chmodSync(dest, mode);
+      utimesSync(dest, new Date(atimeMs), new Date(mtimeMs));
+    });
     return;
   }
   if (type === "other") throw new CopyError(`${src}: cannot copy a device, socket or FIFO`);
@@ -326,61 +348,31 @@ async function copyEntry(run: CopyRun, src: string, st: EntryStat, dest: string,
     const target = readlinkSync(src);
     symlinkSync(target, dest);
     lchownSync(dest, uid, gid);
-    lutimesSync(dest, atime, mtime);
-    digest?.symlink(dest, meta, target);
+    lutimesSync(dest, new Date(atimeMs), new Date(mtimeMs));
+    await files.then(() => digest?.symlink(dest, meta, target));
   } else {
     const firstCopy = st.nlink > 1 ? run.hardlinks.get(st.ino) : undefined;
     if (firstCopy !== undefined) {
+      await files.flush(); // the first copy must be there to link to
       linkSync(firstCopy.path, dest);
       digest?.hardlink(dest, firstCopy.path, firstCopy.meta);
     } else if (st.size <= SMALL_FILE) {
-      const copied = copySmallFile(src, dest, { uid, gid, mode, atime, mtime });
-      // The buffer holds the whole content unless the file grew past it since it was listed.
-      if (copied <= copyBuffer.length) digest?.file(dest, meta, copyBuffer.subarray(0, copied));
-      else await digest?.fileFromDisk(dest, meta);
+      await files.add({ source: src, target: dest, uid, gid, mode, atimeMs, mtimeMs }, st.size, async (content) => {
+        // Without its bytes (it grew past its room since it was listed): read back from the disk.
+        if (content) digest?.file(dest, meta, content);
+        else await digest?.fileFromDisk(dest, meta);
+      });
     } else {
+      await files.flush(); // the digest takes files in order
       await copyFile(src, dest, constants.COPYFILE_FICLONE);
       await chown(dest, uid, gid);
       await chmod(dest, mode);
-      await utimes(dest, atime, mtime);
+      await utimes(dest, new Date(atimeMs), new Date(mtimeMs));
       await digest?.fileFromDisk(dest, meta);
     }
     if (st.nlink > 1 && firstCopy === undefined) run.hardlinks.set(st.ino, { path: dest, meta });
   }
   await endOfSlice(run);
-}
-
-/** Read and written through one buffer for the whole process: a big COPY allocates nothing per file. */
-const copyBuffer = Buffer.allocUnsafe(SMALL_FILE);
-
-/**
- * Copies through one descriptor each: every metadata call goes through the new file's, not its
- * path. Returns the bytes copied; copyBuffer holds them all when they fit.
- */
-function copySmallFile(src: string, dest: string, meta: { uid: number; gid: number; mode: number; atime: Date; mtime: Date }): number {
-  const input = openSync(src, constants.O_RDONLY);
-  try {
-    const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    try {
-      // Until the end of the file, whatever its size was when it was listed. A regular file reads
-      // short only at its end: a file smaller than the buffer takes one read, not two.
-      let copied = 0;
-      for (let got = copyBuffer.length; got === copyBuffer.length; ) {
-        got = readSync(input, copyBuffer, 0, copyBuffer.length, null);
-        for (let written = 0; written < got; ) written += writeSync(fd, copyBuffer, written, got - written);
-        copied += got;
-      }
-      // chown before chmod: chown clears set-user-ID and set-group-ID bits.
-      fchownSync(fd, meta.uid, meta.gid);
-      fchmodSync(fd, meta.mode);
-      futimesSync(fd, meta.atime, meta.mtime);
-      return copied;
-    } finally {
-      closeSync(fd);
-    }
-  } finally {
-    closeSync(input);
-  }
 }
 
 /** Makes the destination directory (and parents) as COPY does: created dirs are 0755, owned by --chown's user. */
