@@ -398,6 +398,14 @@ done:
   return out;
 }
 
+// Rejects a promise with a plain Error of `message` (for failures that have no errno).
+static void reject_with_message(napi_env env, napi_deferred deferred, const char *message) {
+  napi_value text, error;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, NULL, text, &error);
+  napi_reject_deferred(env, deferred, error);
+}
+
 struct sync_job {
   napi_async_work work;
   napi_deferred deferred;
@@ -422,10 +430,7 @@ static void sync_complete(napi_env env, napi_status status, void *data) {
   struct sync_job *job = data;
   napi_value result;
   if (status != napi_ok) {
-    napi_value text;
-    napi_create_string_utf8(env, "syscalls: syncfs was cancelled", NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, NULL, text, &result);
-    napi_reject_deferred(env, job->deferred, result);
+    reject_with_message(env, job->deferred, "syscalls: syncfs was cancelled");
   } else if (job->err != 0) {
     napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->failed, job->path));
   } else {
@@ -598,18 +603,12 @@ static void copy_complete(napi_env env, napi_status status, void *data) {
   napi_value result, buffer;
   void *bytes;
   if (status != napi_ok) {
-    napi_value text;
-    napi_create_string_utf8(env, "syscalls: copyFiles was cancelled", NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, NULL, text, &result);
-    napi_reject_deferred(env, job->deferred, result);
+    reject_with_message(env, job->deferred, "syscalls: copyFiles was cancelled");
   } else if (job->err != 0) {
     napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->failed, job->failed_path));
   } else if (napi_create_arraybuffer(env, job->count * sizeof(double), &bytes, &buffer) != napi_ok ||
              napi_create_typedarray(env, napi_float64_array, job->count, buffer, 0, &result) != napi_ok) {
-    napi_value text;
-    napi_create_string_utf8(env, "syscalls: copyFiles could not make its result", NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, NULL, text, &result);
-    napi_reject_deferred(env, job->deferred, result);
+    reject_with_message(env, job->deferred, "syscalls: copyFiles could not make its result");
   } else {
     if (job->count > 0) memcpy(bytes, job->copied, job->count * sizeof(double));
     napi_resolve_deferred(env, job->deferred, result);
