@@ -188,15 +188,14 @@ export async function copyIntoRootfs(
   destination: { dest: string; isDir: boolean },
   options: CopyOptions,
 ): Promise<void> {
-  const asDir = destination.isDir || selected.length > 1;
   const run = copyRun(root, options);
-  const destHost = await resolveInRoot(rootfs, destination.dest);
-  const destStat = lstatOrUndefined(destHost);
+  const host = await resolveInRoot(rootfs, destination.dest);
+  const target: CopyTarget = { rootfs, dest: destination.dest, host, stat: lstatOrUndefined(host), asDir: destination.isDir || selected.length > 1 };
   // A destination dir this copy makes has no entries to check or replace until a first source is in.
-  let destIsNew = destStat === undefined;
+  let destIsNew = target.stat === undefined;
   try {
     for (const source of selected) {
-      await copySource(run, source, rootfs, destination, { destHost, destStat, asDir, destWasNew: destIsNew });
+      await copySource(run, source, target, destIsNew);
       destIsNew = false;
       // Whatever a later source writes may replace what this one wrote: it must be there first.
       await run.files.flush();
@@ -207,34 +206,37 @@ export async function copyIntoRootfs(
   }
 }
 
-async function copySource(
-  run: CopyRun,
-  source: SelectedSource,
-  rootfs: string,
-  destination: { dest: string; isDir: boolean },
-  { destHost, destStat, asDir, destWasNew }: { destHost: string; destStat: Stats | undefined; asDir: boolean; destWasNew: boolean },
-): Promise<void> {
+/** A COPY's destination: its path in the image, on the host, what is there now, whether sources go into it. */
+interface CopyTarget {
+  rootfs: string;
+  dest: string;
+  host: string;
+  stat: Stats | undefined;
+  asDir: boolean;
+}
+
+async function copySource(run: CopyRun, source: SelectedSource, { rootfs, dest, host, stat, asDir }: CopyTarget, destWasNew: boolean): Promise<void> {
   const { root, options } = run;
   const srcHost = path.join(root.dir, source.rel);
   const exclude = options.exclude;
   if (source.keep !== "") {
     // --parents: the source keeps its path below the destination.
-    const target = await resolveInRoot(rootfs, path.posix.join(destination.dest, source.keep));
+    const target = await resolveInRoot(rootfs, path.posix.join(dest, source.keep));
     await ensureParents(rootfs, path.dirname(target), options);
     options.digest?.parents(path.dirname(target));
     await copyEntry(run, srcHost, source.stat, target, "");
     return;
   }
   if (source.stat.type === "dir") {
-    await ensureDir(rootfs, destination.dest, options);
-    options.digest?.parents(destHost);
-    await copyChildren(run, srcHost, destHost, "", destWasNew);
+    await ensureDir(rootfs, dest, options);
+    options.digest?.parents(host);
+    await copyChildren(run, srcHost, host, "", destWasNew);
     return;
   }
   if (exclude?.matches(source.name)) return;
-  const intoDir = asDir || destStat?.isDirectory() === true;
-  const target = intoDir ? path.join(destHost, source.name) : destHost;
-  if (intoDir) await ensureDir(rootfs, destination.dest, options);
+  const intoDir = asDir || stat?.isDirectory() === true;
+  const target = intoDir ? path.join(host, source.name) : host;
+  if (intoDir) await ensureDir(rootfs, dest, options);
   else await ensureParents(rootfs, path.dirname(target), options);
   options.digest?.parents(path.dirname(target));
   await copyEntry(run, srcHost, source.stat, target, source.name);
