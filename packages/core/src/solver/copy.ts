@@ -261,7 +261,7 @@ export async function writeHeredocs(heredocs: readonly Heredoc[], rootfs: string
 /**
  * One COPY's shared state. A tree is walked and its dirs and symlinks made with synchronous file
  * system calls, in slices that end every few milliseconds to let the event loop turn (progress,
- * Ctrl-C); its small files are copied on the thread pool in batches of hundreds, one hand-off
+ * Ctrl-C); its small files are copied on the thread pool in batches of dozens, one hand-off
  * each (a hand-off per call cost more than the calls: docs/decisions/0005 and 0015).
  */
 interface CopyRun {
