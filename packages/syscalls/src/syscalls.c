@@ -682,6 +682,8 @@ static napi_value js_copy_files(napi_env env, napi_callback_info info) {
       napi_create_string_utf8(env, "tsbuild:copyFiles", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, copy_execute, copy_complete, job, &job->work) != napi_ok ||
       napi_queue_async_work(env, job->work) != napi_ok) {
+    if (job->content_ref != NULL) napi_delete_reference(env, job->content_ref);
+    if (job->work != NULL) napi_delete_async_work(env, job->work);
     free(job->paths), free(job->attrs), free(job->copied), free(job);
     napi_throw_error(env, NULL, "syscalls: N-API call failed: copyFiles");
     return NULL;

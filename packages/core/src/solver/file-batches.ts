@@ -17,7 +17,7 @@ const IN_FLIGHT = 2;
 const GROWTH_ROOM = 64 << 10;
 
 /** What to do with a copied file's content: undefined when it did not fit (read it back). */
-export type CopiedFile = (content: Uint8Array | undefined) => void | Promise<void>;
+type CopiedFile = (content: Uint8Array | undefined) => void | Promise<void>;
 
 interface Batch {
   files: FileCopy[];
