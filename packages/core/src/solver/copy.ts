@@ -333,11 +333,11 @@ async function copyEntry(run: CopyRun, src: string, st: EntryStat, dest: string,
     if (existing && !existing.isDirectory()) rmSync(dest, { recursive: true, force: true });
     const isNew = !existing?.isDirectory();
     if (isNew) mkdirSync(dest);
-    await files.then(() => digest?.directory(dest, meta));
+    await files.inOrder(() => digest?.directory(dest, meta));
     await endOfSlice(run);
     await copyChildren(run, src, dest, rel, isNew);
     // Once its files are in, so that writing them does not change the directory's mtime again.
-    await files.then(() => {
+    await files.inOrder(() => {
       chownSync(dest, uid, gid);
       chmodSync(dest, mode);
       utimesSync(dest, new Date(atimeMs), new Date(mtimeMs));
@@ -351,7 +351,7 @@ async function copyEntry(run: CopyRun, src: string, st: EntryStat, dest: string,
     symlinkSync(target, dest);
     lchownSync(dest, uid, gid);
     lutimesSync(dest, new Date(atimeMs), new Date(mtimeMs));
-    await files.then(() => digest?.symlink(dest, meta, target));
+    await files.inOrder(() => digest?.symlink(dest, meta, target));
   } else {
     const firstCopy = st.nlink > 1 ? run.hardlinks.get(st.ino) : undefined;
     if (firstCopy !== undefined) {

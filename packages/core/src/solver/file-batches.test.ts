@@ -38,14 +38,14 @@ test("steps run in the order they were queued, each file's with its own bytes, a
     });
     if (i % 97 === 0) {
       queued.push(`step ${i}`);
-      await batches.then(() => void seen.push(`step ${i}`));
+      await batches.inOrder(() => void seen.push(`step ${i}`));
     }
   }
   await batches.flush();
   expect(seen).toEqual(queued);
   expect(readdirSync(path.join(dir, "dest"))).toHaveLength(700);
   // With nothing queued, a step runs at once.
-  await batches.then(() => void seen.push("last"));
+  await batches.inOrder(() => void seen.push("last"));
   expect(seen.at(-1)).toBe("last");
 });
 

@@ -54,8 +54,11 @@ export class FileBatches {
     if (batch.files.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) await this.#send();
   }
 
-  /** Runs `step` once everything queued before it has run (at once when nothing is queued). */
-  async then(step: () => void | Promise<void>): Promise<void> {
+  /**
+   * Runs `step` once everything queued before it has run (at once when nothing is queued). Not
+   * named `then`: that would make a FileBatches a thenable, which `await` would call.
+   */
+  async inOrder(step: () => void | Promise<void>): Promise<void> {
     if (this.#steps.length === 0) await step();
     else this.#steps.push({ run: step });
   }
