@@ -91,6 +91,44 @@ describe("building images", () => {
     await expectNoLeftovers(root);
   });
 
+  it("takes an unchanged COPY's key from its sources' stats, and still notices and explains a change of the same size", async () => {
+    const from = await fromBusybox();
+    const { ctx, root, build } = await setup({
+      Dockerfile: `${from}\nCOPY src/ /app/src/\nRUN cat /app/src/a.js > /copied\n`,
+      "src/a.js": "a1\n",
+      "src/lib/b.js": "b\n",
+    });
+    expect((await build(".")).code).toBe(0);
+    const statcache = path.join(root, "statcache");
+    const [perFile] = (await readdir(statcache)).filter((name) => name.endsWith(".bin"));
+    expect((await readdir(statcache)).filter((name) => name.endsWith(".selections"))).toHaveLength(1);
+
+    // Without the per-file entries, a rebuild that looked up the files would hash and record them again.
+    await rm(path.join(statcache, perFile!));
+    const again = await build(".");
+    expect(again.code, again.stderr).toBe(0);
+    expect(stepLines(again.stderr, "CACHED")).toBe(2);
+    expect(await readdir(statcache)).not.toContain(perFile);
+
+    // A step that runs lists its files for a later explanation, known key or not.
+    const noCache = await build("--no-cache", ".");
+    expect(noCache.code, noCache.stderr).toBe(0);
+    expect(await readdir(statcache)).toContain(perFile);
+
+    // The same size and mtime (to the nanosecond: touch -r): the ctime tells.
+    const file = path.join(ctx, "src/a.js");
+    const times = path.join(root, "..", "times-of-a");
+    execFileSync("touch", ["-r", file, times]);
+    await writeFile(file, "a2\n");
+    execFileSync("touch", ["-m", "-r", times, file]);
+    expect((await lstat(file, { bigint: true })).mtimeNs).toBe((await lstat(times, { bigint: true })).mtimeNs);
+    const changed = await build(".");
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stderr).toMatch(/cache miss: 1 file changed: src\/a\.js/);
+    expect(stepLines(changed.stderr, "CACHED")).toBe(0);
+    await expectNoLeftovers(root);
+  });
+
   it("shares layers between Dockerfiles with the same first instructions", async () => {
     const from = await fromBusybox();
     const { build } = await setup({

@@ -18,7 +18,7 @@ export type { TaggedImage } from "./tags.js";
 export type { GcRoot, NamedGcRoot } from "./gc-roots.js";
 export type { CacheRecordUsage, DiskUsage, ImageUsage, LayerUsage, PruneOptions, PruneResult } from "./gc.js";
 export { openStatCache } from "./stat-cache.js";
-export type { StatCache, StatKey } from "./stat-cache.js";
+export type { FileTime, StatCache, StatKey } from "./stat-cache.js";
 export { isProcessAlive, withLock } from "./lock.js";
 export type { LockOptions } from "./lock.js";
 export { writeFileAtomic } from "./atomic.js";

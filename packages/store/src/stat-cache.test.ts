@@ -136,4 +136,62 @@ describe("stat cache", () => {
     const cache = await openStatCache(store, "/ctx");
     expect(() => cache.record("a", key(1), sha256Digest("a"))).toThrow(/not a sha256 in hex/);
   });
+
+  describe("selections", () => {
+    const old = { sec: 1_000_000_000, nsec: 5 };
+
+    it("keeps a selection's value across a reload, and not one as new as the file (racy)", async () => {
+      const cache = await openStatCache(store, "/sel");
+      expect(cache.lookupSelection("fp-old")).toBeUndefined();
+      cache.recordSelection("fp-old", old, hex("key-old"));
+      cache.recordSelection("fp-racy", { sec: Math.floor(Date.now() / 1000) + 60, nsec: 0 }, hex("key-racy"));
+      expect(cache.lookupSelection("fp-racy")).toBe(hex("key-racy"));
+      await cache.save();
+      const again = await openStatCache(store, "/sel");
+      expect(again.lookupSelection("fp-old")).toBe(hex("key-old"));
+      expect(again.lookupSelection("fp-racy")).toBeUndefined();
+      expect((await openStatCache(store, "/other")).lookupSelection("fp-old")).toBeUndefined();
+    });
+
+    it("reads and writes neither file in a session that only used known selections", async () => {
+      const cache = await openStatCache(store, "/lazy");
+      cache.record("a", key(1), hex("a"));
+      cache.recordSelection("fp", old, hex("k"));
+      await cache.save();
+      // Unreadable now: a session that reads it fails.
+      await writeFile(cacheFile("/lazy"), "");
+      await utimes(cacheFile("/lazy"), new Date(0), new Date(0));
+      const loaded = await openStatCache(store, "/lazy");
+      expect(loaded.lookupSelection("fp")).toBe(hex("k"));
+      await loaded.save();
+      // The per-file entries were not read, so not rewritten (a read would have dropped "a").
+      expect((await stat(cacheFile("/lazy"))).size).toBe(0);
+      expect((await stat(cacheFile("/lazy"))).mtimeMs).toBe(0);
+    });
+
+    it(`keeps the ${64} most recently recorded or used selections`, async () => {
+      const cache = await openStatCache(store, "/many");
+      for (let i = 0; i < 70; i++) cache.recordSelection(`fp${i}`, old, hex(`k${i}`));
+      // Used again: among the kept, though recorded first.
+      expect(cache.lookupSelection("fp0")).toBe(hex("k0"));
+      cache.recordSelection("fp-last", old, hex("last"));
+      await cache.save();
+      const loaded = await openStatCache(store, "/many");
+      const kept = Array.from({ length: 70 }, (_, i) => `fp${i}`).filter((fp) => loaded.lookupSelection(fp));
+      expect(kept).toEqual(["fp0", ...Array.from({ length: 62 }, (_, i) => `fp${i + 8}`)]);
+      expect(loaded.lookupSelection("fp-last")).toBe(hex("last"));
+    });
+
+    it("starts with no selections from a file of another form, and refuses a value that is not 64 hex digits", async () => {
+      for (const text of ["not json", "null", JSON.stringify({ version: 2, selections: [] }), JSON.stringify({ version: 1, selections: [["fp", "short", 1, 0]] })]) {
+        await writeFile(cacheFile("/odd", "selections"), text);
+        await utimes(cacheFile("/odd", "selections"), new Date(), new Date());
+        expect((await openStatCache(store, "/odd")).lookupSelection("fp"), text).toBeUndefined();
+      }
+      // The same path with a well-formed record: found.
+      await writeFile(cacheFile("/odd", "selections"), JSON.stringify({ version: 1, selections: [["fp", hex("k"), old.sec, old.nsec]] }));
+      expect((await openStatCache(store, "/odd")).lookupSelection("fp")).toBe(hex("k"));
+      await expect(openStatCache(store, "/odd").then((c) => c.recordSelection("fp", old, "sha256:abc"))).rejects.toThrow(/not a sha256 in hex/);
+    });
+  });
 });

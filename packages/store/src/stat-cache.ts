@@ -16,7 +16,17 @@
 //
 // save() writes the entries looked up or recorded in this session, so files that left the
 // context drop out (the indexer walks the whole context each build).
-import { readFile, rm, stat } from "node:fs/promises";
+//
+// Selections (statcache/<sha256 of contextId>.selections, JSON): the cache key of a step that reads
+// a selection of the context (a COPY's sources), by a fingerprint of its other inputs and of the
+// selection's entries' stats, so that a rebuild whose sources did not change neither lists nor
+// looks up their files one by one (docs/decisions/0016). The same racy rule holds: a selection
+// whose newest file time is not older than the file is not trusted.
+//
+// Both files are read on first use, not on open: a build whose selections are known never reads
+// the per-file entries.
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { digestHex, sha256Digest } from "@tsbuild/oci";
 import { writeFileAtomic } from "./atomic.js";
@@ -32,11 +42,21 @@ export interface StatKey {
   ctimeNsec: number;
 }
 
+/** A file time as the kernel has it: whole seconds and the nanoseconds within the second. */
+export interface FileTime {
+  sec: number;
+  nsec: number;
+}
+
 export interface StatCache {
   /** The recorded sha256 (hex) of `path` if its stat still matches, else undefined. */
   lookup(path: string, stat: StatKey): string | undefined;
   /** Records the sha256 (64 hex digits) of `path` as it was at `stat`. */
   record(path: string, stat: StatKey, sha256: string): void;
+  /** The value (a sha256 in hex) recorded for a selection `fingerprint`, unless racy. */
+  lookupSelection(fingerprint: string): string | undefined;
+  /** Records a selection's value; `newest`: the latest mtime or ctime among its files. */
+  recordSelection(fingerprint: string, newest: FileTime, sha256: string): void;
   /** Writes the cache atomically. */
   save(): Promise<void>;
 }
@@ -56,28 +76,43 @@ interface LoadedEntries {
   bytes: Buffer;
   fieldsAt: Map<string, number>;
   /** The file's mtime: entries with times not older are racy. */
-  savedSec: number;
-  savedNsec: number;
+  saved: FileTime;
 }
+
+/** A selection's record: [fingerprint, sha256, newest sec, newest nsec]. */
+type SelectionRecord = [string, string, number, number];
+/** Selections kept per context: the most recently recorded or used. */
+const MAX_SELECTIONS = 64;
 
 /** The stat cache of the build context `contextId` (e.g. its absolute path) in `store`. */
 export async function openStatCache(store: { paths: StorePaths }, contextId: string): Promise<StatCache> {
   const { paths } = store;
   const file = cacheFileName(paths, contextId, "bin");
-  const loaded = await loadEntries(file);
+  const selectionsFile = cacheFileName(paths, contextId, "selections");
+  let loadedOnce = false;
+  let loadedEntries: LoadedEntries | undefined;
+  const loaded = () => {
+    if (!loadedOnce) [loadedOnce, loadedEntries] = [true, loadEntries(file)];
+    return loadedEntries;
+  };
   // This session's entries, as the offset of their fields: in the loaded file (an entry found
   // unchanged), or as -1 - offset in `recorded` (fields encoded as in the file, one after another).
   const current = new Map<string, number>();
   let recorded = Buffer.alloc(0);
   let recordedEnd = 0;
-  const fieldsOf = (offset: number): [Buffer, number] => (offset >= 0 ? [loaded!.bytes, offset] : [recorded, -1 - offset]);
+  const fieldsOf = (offset: number): [Buffer, number] => (offset >= 0 ? [loadedEntries!.bytes, offset] : [recorded, -1 - offset]);
+  // Selections by fingerprint, the most recently used last; read on first use.
+  let selections: Map<string, SelectionRecord> | undefined;
+  let selectionsChanged = false;
+  const selectionsNow = () => (selections ??= loadSelections(selectionsFile));
   return {
     lookup(p, s) {
       const fresh = current.get(p);
       if (fresh !== undefined) return digestIfSame(...fieldsOf(fresh), s);
-      const at = loaded?.fieldsAt.get(p);
-      if (at === undefined || racy(loaded!, at)) return undefined;
-      const digest = digestIfSame(loaded!.bytes, at, s);
+      const entries = loaded();
+      const at = entries?.fieldsAt.get(p);
+      if (at === undefined || racy(entries!, at)) return undefined;
+      const digest = digestIfSame(entries!.bytes, at, s);
       if (digest) current.set(p, at);
       return digest;
     },
@@ -92,10 +127,31 @@ export async function openStatCache(store: { paths: StorePaths }, contextId: str
       current.set(p, -1 - recordedEnd);
       recordedEnd += FIELDS_SIZE;
     },
+    lookupSelection(fingerprint) {
+      const all = selectionsNow();
+      const record = all.get(fingerprint);
+      if (!record) return undefined;
+      // Used again: moved to the end, so that it is among the last dropped.
+      all.delete(fingerprint);
+      all.set(fingerprint, record);
+      return record[1];
+    },
+    recordSelection(fingerprint, newest, sha256) {
+      if (!SHA256_HEX.test(sha256)) throw new Error(`stat cache: selection ${fingerprint}: not a sha256 in hex: ${sha256}`);
+      const all = selectionsNow();
+      all.delete(fingerprint);
+      all.set(fingerprint, [fingerprint, sha256, newest.sec, newest.nsec]);
+      selectionsChanged = true;
+    },
     async save() {
-      // Every entry was looked up unchanged and none was added: the file on disk says it already.
-      if (recordedEnd === 0 && current.size === (loaded?.fieldsAt.size ?? 0)) return;
-      // Lost in a crash, the files are hashed again: the rename need not be flushed on its own.
+      // Lost in a crash, the files are hashed again: the renames need not be flushed on their own.
+      if (selectionsChanged) {
+        const kept = [...selections!.values()].slice(-MAX_SELECTIONS);
+        await writeFileAtomic(paths.tmp, selectionsFile, JSON.stringify({ version: 1, selections: kept }), { durableName: false });
+      }
+      // Nothing recorded, and the file not read (every selection was known) or every entry looked up
+      // unchanged: the file on disk says it already.
+      if (recordedEnd === 0 && (!loadedOnce || current.size === (loadedEntries?.fieldsAt.size ?? 0))) return;
       await writeFileAtomic(paths.tmp, file, encodeEntries(current, fieldsOf), { durableName: false });
       // The JSON file of version 1, if this context had one.
       await rm(cacheFileName(paths, contextId, "json"), { force: true });
@@ -103,16 +159,60 @@ export async function openStatCache(store: { paths: StorePaths }, contextId: str
   };
 }
 
-async function loadEntries(file: string): Promise<LoadedEntries | undefined> {
-  let bytes: Buffer;
-  let savedNs: bigint;
+/** The file's bytes and mtime (of the same file: one open), or undefined if it does not exist. */
+function readWithTime(file: string): { bytes: Buffer; saved: FileTime } | undefined {
+  let fd: number;
   try {
-    [bytes, { mtimeNs: savedNs }] = await Promise.all([readFile(file), stat(file, { bigint: true })]);
+    fd = openSync(file, "r");
   } catch (e) {
     // A missing cache only costs re-hashing.
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw e;
   }
+  try {
+    const { mtimeNs } = fstatSync(fd, { bigint: true });
+    return { bytes: readFileSync(fd), saved: { sec: Number(mtimeNs / 1_000_000_000n), nsec: Number(mtimeNs % 1_000_000_000n) } };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The selections of a file, the racy ones left out; none from a file of another form. */
+function loadSelections(file: string): Map<string, SelectionRecord> {
+  const read = readWithTime(file);
+  const out = new Map<string, SelectionRecord>();
+  if (!read) return out;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(read.bytes.toString("utf8"));
+  } catch {
+    return out;
+  }
+  const { version, selections } = (parsed ?? {}) as { version?: unknown; selections?: unknown };
+  if (version !== 1 || !Array.isArray(selections)) return out;
+  for (const record of selections as unknown[]) {
+    if (!isSelectionRecord(record) || notOlder(record[2], record[3], read.saved)) continue;
+    out.set(record[0], record);
+  }
+  return out;
+}
+
+function isSelectionRecord(value: unknown): value is SelectionRecord {
+  return (
+    Array.isArray(value) &&
+    value.length === 4 &&
+    typeof value[0] === "string" &&
+    typeof value[1] === "string" &&
+    SHA256_HEX.test(value[1]) &&
+    Number.isFinite(value[2]) &&
+    Number.isInteger(value[3])
+  );
+}
+
+function loadEntries(file: string): LoadedEntries | undefined {
+  const read = readWithTime(file);
+  if (!read) return undefined;
+  const { bytes, saved } = read;
   // A file of another format or cut short is ignored the same way (it is rewritten on save).
   if (bytes.length < HEADER_SIZE || bytes.toString("latin1", 0, 8) !== MAGIC || bytes.readUInt32LE(8) !== VERSION) return undefined;
   const count = bytes.readUInt32LE(12);
@@ -125,7 +225,7 @@ async function loadEntries(file: string): Promise<LoadedEntries | undefined> {
     fieldsAt.set(bytes.toString("utf8", at + 2, pathEnd), pathEnd);
     at = pathEnd + FIELDS_SIZE;
   }
-  return { bytes, fieldsAt, savedSec: Number(savedNs / 1_000_000_000n), savedNsec: Number(savedNs % 1_000_000_000n) };
+  return { bytes, fieldsAt, saved };
 }
 
 /** Offsets within an entry's fields. */
@@ -149,10 +249,11 @@ function digestIfSame(bytes: Buffer, at: number, s: StatKey): string | undefined
 }
 
 /** Changed within the clock tick the file was saved in, so perhaps again after it was hashed. */
-function racy({ bytes, savedSec, savedNsec }: LoadedEntries, at: number): boolean {
-  const notOlder = (sec: number, nsec: number) => sec > savedSec || (sec === savedSec && nsec >= savedNsec);
-  return notOlder(bytes.readDoubleLE(at + MTIME_SEC), bytes.readUInt32LE(at + MTIME_NSEC)) || notOlder(bytes.readDoubleLE(at + CTIME_SEC), bytes.readUInt32LE(at + CTIME_NSEC));
+function racy({ bytes, saved }: LoadedEntries, at: number): boolean {
+  return notOlder(bytes.readDoubleLE(at + MTIME_SEC), bytes.readUInt32LE(at + MTIME_NSEC), saved) || notOlder(bytes.readDoubleLE(at + CTIME_SEC), bytes.readUInt32LE(at + CTIME_NSEC), saved);
 }
+
+const notOlder = (sec: number, nsec: number, than: FileTime) => sec > than.sec || (sec === than.sec && nsec >= than.nsec);
 
 function writeFields(out: Buffer, at: number, s: StatKey, sha256: string): void {
   out.writeDoubleLE(s.size, at + SIZE);

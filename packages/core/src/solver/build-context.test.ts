@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
@@ -73,5 +73,85 @@ describe("BuildContextIndex.scan", () => {
     expect(index.childNames("drop/inner")).toEqual(["wanted.txt"]);
     expect(index.childNames("keep/B.txt")).toBeUndefined();
     expect(index.childNames("missing")).toBeUndefined();
+  });
+});
+
+describe("selectionStamp", () => {
+  /** A stat cache that keeps selections in memory: what the index needs to stamp at all. */
+  const memoryCache = () => {
+    const selections = new Map<string, string>();
+    return {
+      lookup: () => undefined,
+      record: () => undefined,
+      lookupSelection: (fingerprint: string) => selections.get(fingerprint),
+      recordSelection: (fingerprint: string, _newest: unknown, sha256: string) => void selections.set(fingerprint, sha256),
+    };
+  };
+  const stampOf = (roots: string[], basis = "basis", patterns: string[] = []) => BuildContextIndex.scan(dir, patterns, memoryCache()).selectionStamp(roots, basis)!;
+  const past = new Date("2020-01-01T00:00:00Z");
+
+  beforeEach(() => {
+    mkdirSync(path.join(dir, "app/lib"), { recursive: true });
+    writeFileSync(path.join(dir, "app/a.js"), "a\n");
+    writeFileSync(path.join(dir, "app/lib/b.js"), "b\n");
+    writeFileSync(path.join(dir, "other.txt"), "o\n");
+  });
+
+  test("is the same for the same stats and changes with the basis, the roots, and any entry's path, mode, size or times", () => {
+    const before = stampOf(["app"]).fingerprint;
+    expect(stampOf(["app"]).fingerprint).toBe(before);
+    expect(stampOf(["app"], "another basis").fingerprint).not.toBe(before);
+    expect(stampOf(["app", "other.txt"]).fingerprint).not.toBe(before);
+    // Outside the roots: no change.
+    writeFileSync(path.join(dir, "other.txt"), "changed\n");
+    expect(stampOf(["app"]).fingerprint).toBe(before);
+
+    const changes: [string, () => void][] = [
+      ["same size, same mtime (ctime moves)", () => {
+        const st = lstatSync(path.join(dir, "app/a.js"));
+        writeFileSync(path.join(dir, "app/a.js"), "z\n");
+        execFileSync("touch", ["-m", "-d", `@${st.mtimeMs / 1000}`, path.join(dir, "app/a.js")]);
+      }],
+      ["mode", () => execFileSync("chmod", ["600", path.join(dir, "app/lib/b.js")])],
+      ["a new file", () => writeFileSync(path.join(dir, "app/lib/c.js"), "")],
+      ["a removed file", () => rmSync(path.join(dir, "app/a.js"))],
+      ["a symlink", () => symlinkSync("a.js", path.join(dir, "app/link"))],
+      ["a dir's mode", () => execFileSync("chmod", ["700", path.join(dir, "app/lib")])],
+    ];
+    const seen = new Set([before]);
+    for (const [what, change] of changes) {
+      change();
+      const now = stampOf(["app"]).fingerprint;
+      expect(seen.has(now), what).toBe(false);
+      seen.add(now);
+    }
+  });
+
+  test("leaves out access times and dirs' times, and entries the ignore patterns leave out", () => {
+    // An access time older than the mtime: the next read updates it (relatime), without a ctime change.
+    execFileSync("touch", ["-a", "-d", past.toISOString(), path.join(dir, "app/a.js")]);
+    const before = stampOf(["app"], "b", ["app/*.tmp"]).fingerprint;
+    readFileSync(path.join(dir, "app/a.js"));
+    writeFileSync(path.join(dir, "app/editor.tmp"), "ignored");
+    expect(stampOf(["app"], "b", ["app/*.tmp"]).fingerprint).toBe(before);
+  });
+
+  test("gives the newest mtime or ctime of its files (what decides whether it is racy)", () => {
+    execFileSync("touch", ["-d", past.toISOString(), path.join(dir, "app/a.js"), path.join(dir, "app/lib/b.js")]);
+    const { newest } = stampOf(["app"]);
+    const ctime = lstatSync(path.join(dir, "app/lib/b.js"), { bigint: true }).ctimeNs;
+    const newestCtime = [lstatSync(path.join(dir, "app/a.js"), { bigint: true }).ctimeNs, ctime].reduce((a, b) => (a > b ? a : b));
+    expect(BigInt(newest.sec) * 1_000_000_000n + BigInt(newest.nsec)).toBe(newestCtime);
+  });
+
+  test("stamps the whole context for the root \"\", across more entries than one batch hashes", () => {
+    for (let i = 0; i < 1100; i++) writeFileSync(path.join(dir, `f${i}`), "");
+    const before = stampOf([""]).fingerprint;
+    writeFileSync(path.join(dir, "f1099"), "x");
+    expect(stampOf([""]).fingerprint).not.toBe(before);
+  });
+
+  test("is not made without a stat cache to keep what it stands for", () => {
+    expect(BuildContextIndex.scan(dir, []).selectionStamp(["app"], "b")).toBeUndefined();
   });
 });

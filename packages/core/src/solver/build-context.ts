@@ -111,6 +111,21 @@ export interface ContextEntry {
 export interface FileDigestCache {
   lookup(path: string, stat: EntryStat): string | undefined;
   record(path: string, stat: EntryStat, sha256: string): void;
+  /** What was recorded for a SelectionStamp's fingerprint (unless racy: see `newest`). */
+  lookupSelection(fingerprint: string): string | undefined;
+  recordSelection(fingerprint: string, newest: { sec: number; nsec: number }, sha256: string): void;
+}
+
+/**
+ * What a selection of the context (the trees at some roots) is by its entries' stats alone: a
+ * fingerprint (sha256 hex) of a basis text and each entry's path, mode and, but for dirs, size,
+ * inode, mtime and ctime (what the stat cache compares); and the newest of those times. A dir's
+ * times are left out: they change with any entry made or removed in it, ignored ones too, and its
+ * entries are in the fingerprint by path.
+ */
+export interface SelectionStamp {
+  fingerprint: string;
+  newest: { sec: number; nsec: number };
 }
 
 export class BuildContextIndex {
@@ -166,6 +181,59 @@ export class BuildContextIndex {
     return index;
   }
 
+  /** The stamp of the entries at and below `roots`, with `basis` (what else it stands for) hashed first; undefined without a stat cache to keep what it stands for. */
+  selectionStamp(roots: readonly string[], basis: string): SelectionStamp | undefined {
+    if (!this.cache) return undefined;
+    const hash = createHash("sha256").update(basis);
+    // Entries go to the hash in batches: their paths as one text, their numbers as one buffer.
+    const paths: string[] = [];
+    const numbers = new Float64Array(STAMP_BATCH * STAMP_FIELDS);
+    const flush = () => {
+      hash.update(`${paths.join("\0")}\0`).update(new Uint8Array(numbers.buffer, 0, paths.length * STAMP_FIELDS * 8));
+      paths.length = 0;
+    };
+    /** Adds a path; returns where its numbers go, zeroed. */
+    const add = (p: string) => {
+      if (paths.length === STAMP_BATCH) flush();
+      const at = (paths.push(p) - 1) * STAMP_FIELDS;
+      numbers.fill(0, at, at + STAMP_FIELDS);
+      return at;
+    };
+    const newest = { sec: 0, nsec: 0 };
+    const seen = (sec: number, nsec: number) => {
+      if (sec > newest.sec || (sec === newest.sec && nsec > newest.nsec)) [newest.sec, newest.nsec] = [sec, nsec];
+    };
+    for (const root of roots) {
+      add(`\0root:${root}`);
+      const prefix = root === "" ? "" : `${root}/`;
+      for (const [rel, { stat }] of this.entries) {
+        if (rel !== root && !rel.startsWith(prefix)) continue;
+        const at = add(rel);
+        numbers[at] = stat.mode;
+        if (stat.type === "dir") continue;
+        numbers[at + 1] = stat.size;
+        numbers[at + 2] = stat.ino;
+        numbers[at + 3] = stat.mtimeSec;
+        numbers[at + 4] = stat.mtimeNsec;
+        numbers[at + 5] = stat.ctimeSec;
+        numbers[at + 6] = stat.ctimeNsec;
+        seen(stat.mtimeSec, stat.mtimeNsec);
+        seen(stat.ctimeSec, stat.ctimeNsec);
+      }
+    }
+    flush();
+    return { fingerprint: hash.digest("hex"), newest };
+  }
+  /** What was recorded for a stamp in an earlier build (decision 0016). */
+  knownForSelection(stamp: SelectionStamp): string | undefined {
+    return this.cache?.lookupSelection(stamp.fingerprint);
+  }
+
+  /** Records what a stamp stands for (a sha256 in hex), for later builds. */
+  recordForSelection(stamp: SelectionStamp, sha256: string): void {
+    this.cache?.recordSelection(stamp.fingerprint, stamp.newest, sha256);
+  }
+
   /** The names of the entries of dir `rel` sent to the build, in byte order; undefined for anything but such a dir. */
   childNames(rel: string): readonly string[] | undefined {
     return this.entries.get(rel)?.type === "dir" ? (this.children.get(rel) ?? []) : undefined;
@@ -219,6 +287,10 @@ export class BuildContextIndex {
     return hex;
   }
 }
+
+/** Entries a SelectionStamp hashes at once, and the numbers it takes of each (mode, size, inode, times). */
+const STAMP_BATCH = 1024;
+const STAMP_FIELDS = 7;
 
 /** Files are hashed through reused buffers (as many as files hashed at once), not a new Buffer per read. */
 const HASH_READ_SIZE = 256 * 1024;

@@ -13,12 +13,25 @@ export interface StepInputs {
 
 const keys = new WeakMap<StepInputs, string>();
 
+/** The text a key hashes before the files: the version of the scheme, the parent, the instruction. */
+export function keyBasis(inputs: Pick<StepInputs, "parent" | "instruction">): string {
+  return `tsbuild-cache-v1\0${inputs.parent}\0${inputs.instruction}\0`;
+}
+
+/**
+ * Gives inputs whose files are not listed the key they had when they were (known by the files'
+ * stats, decision 0016). cacheKey() then returns it; the files are listed for an explanation.
+ */
+export function rememberCacheKey(inputs: StepInputs, key: string): void {
+  keys.set(inputs, key);
+}
+
 /** The key of a step's inputs (remembered per inputs object: a COPY of a large tree has many files to hash). */
 export function cacheKey(inputs: StepInputs): string {
   let key = keys.get(inputs);
   if (key === undefined) {
     const hash = createHash("sha256");
-    hash.update(`tsbuild-cache-v1\0${inputs.parent}\0${inputs.instruction}\0`);
+    hash.update(keyBasis(inputs));
     const files = inputs.files;
     // One update of the joined text: the same bytes as one per file, without a call each.
     if (files) hash.update(Object.keys(files).sort().map((name) => `${name}\0${files[name]}\0`).join(""));

@@ -16,10 +16,12 @@ import { commandArgs, type StageConfigState } from "./image-config.js";
 import { commitSnapshot, type LayerInfo } from "./layer-io.js";
 import { mountKey, prepareMounts, type RunMountOptions } from "./run-mounts.js";
 import type { StageRunner } from "./stage-runner.js";
-import { contextDigests, contextIndexOf, ensureLayers, mountIdentity, openFrom, openMountSource, sourceIdentity } from "./step-sources.js";
+import { contextIndexOf, contextStepInputs, ensureLayers, mountIdentity, openFrom, openMountSource, sourceIdentity } from "./step-sources.js";
 
 export interface LayerStep {
   inputs: StepInputs;
+  /** The files a step that reads the context reads, where `inputs` does not list them (decision 0016). */
+  listFiles?: () => Promise<Record<string, string>>;
   /** Runs the step on the parent layers `diffIDs`; returns its layer, or undefined when it changed nothing. */
   execute(stepRef: StepRef, diffIDs: readonly string[]): Promise<LayerInfo | undefined>;
 }
@@ -177,10 +179,9 @@ async function prepareCopy(runner: StageRunner, step: PlannedStep, instruction: 
   // A context is digested file by file; a stage or image is identified by its key or digest.
   const context = await contextIndexOf(runner, instruction.from);
   const contextSelection = context && paths.length > 0 ? await selectSources(context.root, paths, instruction.parents) : undefined;
-  const files = context ? await contextDigests(context.index!, (contextSelection ?? []).map((s) => s.rel)) : undefined;
   const identity = context ? undefined : await sourceIdentity(runner, step, instruction.from!);
   const link = instruction.link;
-  const inputs: StepInputs = {
+  const basis = {
     parent: link ? "link" : before.key,
     instruction: canonical({
       kind: instruction.kind,
@@ -198,8 +199,10 @@ async function prepareCopy(runner: StageRunner, step: PlannedStep, instruction: 
       // --chown names resolve through the image's /etc/passwd.
       user: instruction.chown !== undefined && !link ? before.key : undefined,
     }),
-    files,
   };
+  const { inputs, listFiles } = context
+    ? await contextStepInputs(context.index!, (contextSelection ?? []).map((s) => s.rel), basis)
+    : { inputs: basis, listFiles: undefined };
   const mode = instruction.chmod !== undefined ? parseChmod(instruction.chmod) : undefined;
   const exclude = instruction.exclude.length > 0 ? new PatternMatcher(instruction.exclude) : undefined;
   // A plain COPY only adds files at or below its destination. ADD may fetch or unpack, heredocs
@@ -214,6 +217,7 @@ async function prepareCopy(runner: StageRunner, step: PlannedStep, instruction: 
       : undefined;
   return {
     inputs,
+    listFiles,
     execute: (_ref, diffIDs) =>
       onSnapshot(runner, link ? [] : diffIDs, async (snapshot, digest) => {
         // COPY reads only its source paths; ADD's archive and URL handling keeps the merged view.

@@ -319,7 +319,7 @@ async function recordOrRun(
   runner: StageRunner,
   stage: PlannedStage,
   step: PlannedStep,
-  { inputs, execute }: LayerStep,
+  { inputs, listFiles, execute }: LayerStep,
   current: StageResult,
   stepRef: StepRef,
   noCache: boolean,
@@ -330,16 +330,18 @@ async function recordOrRun(
   const hit = await cachedRecord(runner, key, noCache, true);
   if (hit) return { record: hit.record, created: epoch ?? hit.createdAt, cached: true };
   const explainKey = `sha256:${cacheKey({ parent: "explain", instruction: canonical([runner.file, stage.name ?? stage.index, step.instruction.source.original]) })}`;
+  // The inputs as an explanation needs them: with the files listed.
+  const explained: StepInputs = listFiles && !inputs.files ? { ...inputs, files: await listFiles() } : inputs;
   if (explainMisses && !noCache) {
     const previous = await runner.store.getCacheRecord<ExplainRecord>(explainKey);
-    runner.emit({ type: "cache-miss", reason: explainMiss(inputs, previous?.payload.inputs), ...stepRef });
+    runner.emit({ type: "cache-miss", reason: explainMiss(explained, previous?.payload.inputs), ...stepRef });
   }
   const layer = await execute(stepRef, current.diffIDs);
   const record: StepRecord = layer ? { diffID: layer.diffID, size: layer.size } : {};
   // Written at once: their fsyncs share the file system's journal commits.
   const [written] = await Promise.all([
     runner.store.putCacheRecord(key, { version: CACHE_RECORD_VERSION, layers: layer ? [layer.diffID] : [], payload: record }),
-    runner.store.putCacheRecord<ExplainRecord>(explainKey, { version: CACHE_RECORD_VERSION, layers: [], payload: { inputs } }),
+    runner.store.putCacheRecord<ExplainRecord>(explainKey, { version: CACHE_RECORD_VERSION, layers: [], payload: { inputs: explained } }),
   ]);
   // A rebuild takes the time from the record: the same for a hit as for this miss.
   return { record, created: epoch ?? written.createdAt, cached: false };

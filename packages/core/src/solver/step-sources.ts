@@ -9,6 +9,7 @@ import { resolveInRoot } from "@tsbuild/executor";
 import { onlyLayerOf } from "@tsbuild/layers";
 import type { PlannedStep } from "../plan/types.js";
 import { BuildContextIndex } from "./build-context.js";
+import { cacheKey, keyBasis, rememberCacheKey, type StepInputs } from "./cache-key.js";
 import { cleanSourcePath, CopyError, type CopySourceRoot } from "./copy.js";
 import { hasWildcard } from "./glob.js";
 import type { ImageSource } from "./image-source.js";
@@ -98,6 +99,31 @@ export async function openMountSource(runner: StageRunner, step: PlannedStep, fr
     await handle.release();
     throw error;
   }
+}
+
+/**
+ * The inputs of a step that reads `roots` of a context, and how to list those files (to explain a
+ * miss). Their key comes from the files' digests; a build records it against a stamp of the
+ * files' stats, and a later build whose stamp is the same takes the key without listing or
+ * looking up a file (decision 0016).
+ */
+export async function contextStepInputs(
+  index: BuildContextIndex,
+  roots: readonly string[],
+  basis: Pick<StepInputs, "parent" | "instruction">,
+): Promise<{ inputs: StepInputs; listFiles: () => Promise<Record<string, string>> }> {
+  let listed: Promise<Record<string, string>> | undefined;
+  const listFiles = () => (listed ??= contextDigests(index, roots));
+  const stamp = index.selectionStamp(roots, keyBasis(basis));
+  const known = stamp && index.knownForSelection(stamp);
+  if (known) {
+    const inputs: StepInputs = { ...basis };
+    rememberCacheKey(inputs, known);
+    return { inputs, listFiles };
+  }
+  const inputs: StepInputs = { ...basis, files: await listFiles() };
+  if (stamp) index.recordForSelection(stamp, cacheKey(inputs));
+  return { inputs, listFiles };
 }
 
 /** Content digests of the context files a step reads (whole trees for directories). */
