@@ -81,7 +81,7 @@ interface LoadedEntries {
 
 /** A selection's record: [fingerprint, sha256, newest sec, newest nsec]. */
 type SelectionRecord = [string, string, number, number];
-/** Selections kept per context: the most recently recorded or used. */
+/** Selections kept per context: the most recently recorded or used (a use is written with the next record). */
 const MAX_SELECTIONS = 64;
 
 /** The stat cache of the build context `contextId` (e.g. its absolute path) in `store`. */
