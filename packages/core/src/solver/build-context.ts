@@ -224,6 +224,7 @@ export class BuildContextIndex {
     flush();
     return { fingerprint: hash.digest("hex"), newest };
   }
+
   /** What was recorded for a stamp in an earlier build (decision 0016). */
   knownForSelection(stamp: SelectionStamp): string | undefined {
     return this.cache?.lookupSelection(stamp.fingerprint);
